@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+)
+
+// config is every setting, from flags, HERALD_* environment variables and
+// an optional YAML file, in that order of precedence.
+type config struct {
+	Listen          string
+	DataDir         string
+	DatabaseURL     string
+	LogLevel        string
+	Worker          bool
+	WorkerID        string
+	PolicyDir       string
+	ShutdownTimeout time.Duration
+}
+
+// storeFlags are the settings every command that opens the database shares.
+func storeFlags(fs *pflag.FlagSet, c *config) {
+	fs.String("config", "", "path of a YAML configuration file (keys are the flag names)")
+	fs.StringVar(&c.DataDir, "data-dir", "./herald-data", "directory for the embedded database and local state")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", `database: "postgres://…" for PostgreSQL; empty = embedded SQLite in --data-dir`)
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func serveFlags(fs *pflag.FlagSet, c *config) {
+	storeFlags(fs, c)
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP API listens on")
+	fs.BoolVar(&c.Worker, "worker", true, "run the delivery worker in this process")
+	fs.StringVar(&c.WorkerID, "worker-id", "", "lease owner name of this process's worker (default: host name and pid)")
+	fs.StringVar(&c.PolicyDir, "policy-dir", "", "directory of a Rego policy bundle to use instead of the built-in default")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and sends")
+}
+
+// envName is the environment variable of a flag: --database-url → HERALD_DATABASE_URL.
+func envName(flag string) string {
+	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// configHelp is appended to each command's help.
+const configHelp = `
+Every flag can also be set as an environment variable HERALD_<FLAG> (e.g. HERALD_DATABASE_URL)
+or as a key in the YAML file named by --config / HERALD_CONFIG (e.g. "database-url: postgres://…").
+Flags win over the environment, which wins over the file.`
+
+// resolve fills flags the user did not set from the environment, then from
+// the YAML file.
+func resolve(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	file, _ := fs.GetString("config")
+	if !fs.Changed("config") {
+		if v, ok := os.LookupEnv(envName("config")); ok {
+			file = v
+		}
+	}
+	fileValues := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("read config file: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &fileValues); err != nil {
+			return fmt.Errorf("parse config file %s: %w", file, err)
+		}
+		for k := range fileValues {
+			if fs.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("config file %s: unknown key %q", file, k)
+			}
+		}
+	}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "config" || f.Name == "help" {
+			return
+		}
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+			}
+			return
+		}
+		if v, ok := fileValues[f.Name]; ok {
+			if e := f.Value.Set(fmt.Sprint(v)); e != nil {
+				err = fmt.Errorf("config file key %s=%v: %w", f.Name, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// databaseURL is the configured database, or the embedded default.
+func (c *config) databaseURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "herald.db")
+}
+
+func (c *config) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/access"
+	"github.com/heraldhq/herald/connectors"
+	"github.com/heraldhq/herald/connectors/sandbox"
+	"github.com/heraldhq/herald/delivery"
+	"github.com/heraldhq/herald/gateway"
+	"github.com/heraldhq/herald/ledger"
+	"github.com/heraldhq/herald/policies"
+	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/telemetry"
+)
+
+func newServeCmd() *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API and the delivery worker",
+		Long: `Run the HTTP API and (unless --worker=false) the delivery worker.
+
+With no configuration Herald listens on 127.0.0.1:8080, keeps an embedded SQLite database in
+./herald-data/, delivers through the sandbox connector (which records instead of sending), and on
+first start prints a one-time admin API key for a default organisation.
+` + configHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := resolve(cmd); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), &c, cmd.OutOrStdout())
+		},
+	}
+	serveFlags(cmd.Flags(), &c)
+	return cmd
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.Store, error) {
+	if c.DatabaseURL == "" {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	s, err := store.Open(ctx, c.databaseURL())
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.Migrate(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	log.Info("database ready", "dialect", s.Dialect(), "schema_version", v)
+	return s, nil
+}
+
+func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, error) }) error {
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	s, err := openStore(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := bootstrap(ctx, s, out); err != nil {
+		return err
+	}
+	bundle := policies.DefaultBundle()
+	if c.PolicyDir != "" {
+		if bundle, err = policies.LoadBundleDir(c.PolicyDir); err != nil {
+			return err
+		}
+	}
+	engine, err := policies.Compile(ctx, bundle)
+	if err != nil {
+		return fmt.Errorf("compile policy bundle: %w", err)
+	}
+	log.Info("policy bundle active", "bundle_hash", engine.Hash())
+
+	metrics := telemetry.New(func() float64 {
+		qctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, _ := s.CountJobs(qctx)
+		return float64(n)
+	})
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	conns := map[string]connectors.Connector{
+		herald.ConnectorSandbox: &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")},
+	}
+	workerID := c.WorkerID
+	if workerID == "" {
+		host, _ := os.Hostname()
+		workerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID}, log, metrics)
+	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log}
+	if c.Worker {
+		pipeline.Notify = worker.Notify
+	}
+	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Listen, err)
+	}
+	log.Info("herald listening", "addr", "http://"+ln.Addr().String(), "version", version, "worker", c.Worker)
+
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	if c.Worker {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = worker.Run(workerCtx)
+		}()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight requests and sends")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if e := httpSrv.Shutdown(sctx); e != nil && !errors.Is(e, http.ErrServerClosed) {
+		log.Error("http shutdown", "err", e)
+	}
+	// The worker finishes its current sends, records their outcomes and
+	// hands unstarted jobs back to the queue.
+	stopWorker()
+	wg.Wait()
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// bootstrap creates, on an empty database, a default organisation, a
+// sandbox bot account and an admin API key, and prints the key once. The
+// key goes to standard output, never to the logs.
+func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte) (int, error) }) error {
+	n, err := s.CountOrgs(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	var (
+		token string
+		acc   herald.Account
+	)
+	err = s.InTx(ctx, func(tx *store.Tx) error {
+		org, err := tx.CreateOrg(ctx, "default", "UTC")
+		if err != nil {
+			return err
+		}
+		k, tok, err := tx.CreateAPIKey(ctx, org.ID, "bootstrap-admin", herald.RoleAdmin, "bootstrap", nil)
+		if err != nil {
+			return err
+		}
+		token = tok
+		if _, err := tx.AppendLedger(ctx, org.ID, store.LedgerRecord{Kind: ledger.KindKeyCreated, Actor: "system",
+			Refs: map[string]string{"key": k.ID}, Attrs: map[string]any{"role": k.Role, "principal": k.Principal}}); err != nil {
+			return err
+		}
+		acc, err = tx.CreateAccount(ctx, herald.Account{Org: org.ID, Name: "sandbox bot", Kind: herald.AccountBot, Connector: herald.ConnectorSandbox})
+		if err != nil {
+			return err
+		}
+		_, err = tx.AppendLedger(ctx, org.ID, store.LedgerRecord{Kind: ledger.KindAccountCreated, Actor: "system",
+			Refs: map[string]string{"account": acc.ID}, Attrs: map[string]any{"kind": acc.Kind, "connector": acc.Connector}})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	fmt.Fprintf(out, `
+Herald is set up. This admin API key is shown once and never again; store it now:
+
+  %s
+
+Sandbox account: %s
+Try:
+  curl -s -X POST http://127.0.0.1:8080/v1/actions \
+    -H "Authorization: Bearer %s" -H "Content-Type: application/json" \
+    -d '{"kind":"send_message","account":"%s","target":"-1001234567890","purpose":"transactional","text":"Hello from Herald"}'
+
+`, token, acc.ID, token, acc.ID)
+	return nil
+}

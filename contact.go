@@ -1,0 +1,72 @@
+package herald
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// ContactImportRow is one row of a contact import: a chat and one purpose's
+// legal basis. A contact with several purposes appears in several rows.
+type ContactImportRow struct {
+	ChatID      string     `json:"chat_id"`
+	Timezone    string     `json:"timezone,omitempty"`
+	Language    string     `json:"language,omitempty"`
+	Purpose     string     `json:"purpose"`
+	LegalBasis  string     `json:"legal_basis"`
+	Source      string     `json:"source"`
+	ConsentedAt *time.Time `json:"consented_at,omitempty"`
+}
+
+var (
+	chatIDPattern   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
+	languagePattern = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
+)
+
+// ValidChatID reports whether s is a Telegram chat id ("123", "-100…") or a public @username.
+func ValidChatID(s string) bool { return chatIDPattern.MatchString(s) }
+
+// ValidTimezone reports whether tz is an IANA zone name Go can load.
+func ValidTimezone(tz string) bool {
+	if tz == "" || strings.ContainsAny(tz, " .") && !strings.Contains(tz, "/") {
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil && tz != "Local"
+}
+
+// ValidLanguage reports whether s looks like a BCP 47 language tag.
+func ValidLanguage(s string) bool { return languagePattern.MatchString(s) }
+
+// Validate returns the row's field errors, with Row set to row (1-based).
+func (r ContactImportRow) Validate(row int) []FieldError {
+	var fe []FieldError
+	add := func(field, msg string) {
+		n := row
+		fe = append(fe, FieldError{Field: field, Message: msg, Row: &n})
+	}
+	if !ValidChatID(r.ChatID) {
+		add("chat_id", "must be a Telegram chat id or @username")
+	}
+	if r.Timezone != "" && !ValidTimezone(r.Timezone) {
+		add("timezone", fmt.Sprintf("unknown time zone %q", r.Timezone))
+	}
+	if r.Language != "" && !ValidLanguage(r.Language) {
+		add("language", "must be a language tag such as \"en\" or \"pt-BR\"")
+	}
+	if !ValidPurpose(r.Purpose) {
+		add("purpose", "must be one of marketing, transactional, support, service")
+	}
+	if r.LegalBasis == "" {
+		add("legal_basis", "is required: consent, legitimate_interest or contract")
+	} else if !ValidBasis(r.LegalBasis) {
+		add("legal_basis", "must be consent, legitimate_interest or contract")
+	}
+	if strings.TrimSpace(r.Source) == "" {
+		add("source", "is required: where the legal basis comes from (a form, a contract, …)")
+	} else if len(r.Source) > 500 {
+		add("source", "must be at most 500 characters")
+	}
+	return fe
+}

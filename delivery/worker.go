@@ -1,0 +1,463 @@
+// Package delivery drives scheduled actions out through their connectors.
+//
+// The worker's contract, which keeps "never double-message a person":
+//   - An action MUST be recorded as sending (and that commit MUST succeed)
+//     before its connector is called: the write-ahead audit.
+//   - A job whose action is already in sending when a worker claims it was
+//     left by a worker that died mid-send: it is marked unknown and MUST NOT
+//     be resent without an operator.
+//   - The policy is decided again right before sending, under the same locks
+//     as at submit time: consent can be withdrawn and quiet hours begin in
+//     between.
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/connectors"
+	"github.com/heraldhq/herald/ledger"
+	"github.com/heraldhq/herald/policies"
+	"github.com/heraldhq/herald/policyinput"
+	"github.com/heraldhq/herald/render"
+	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/telemetry"
+)
+
+// Decider evaluates policy.
+type Decider interface {
+	Decide(ctx context.Context, in policies.Input) (policies.Decision, error)
+}
+
+// Defaults, each with the reason for its value.
+const (
+	// DefaultLease bounds how long a claimed job is invisible to other
+	// workers; it must exceed the longest send (SendTimeout) by a margin so
+	// a live worker never loses its job.
+	DefaultLease = 2 * time.Minute
+	// DefaultSendTimeout is the longest a single connector call may take.
+	DefaultSendTimeout = 30 * time.Second
+	// DefaultPoll is how often the queue is checked when nothing wakes the
+	// worker (a replica's submits wake only its own worker).
+	DefaultPoll = time.Second
+	// DefaultBatch jobs are claimed at once.
+	DefaultBatch = 32
+	// DefaultMaxAttempts retryable failures turn into failed: with the
+	// backoff below that is about an hour of trying.
+	DefaultMaxAttempts = 12
+	// DefaultBaseBackoff and DefaultMaxBackoff shape exponential backoff
+	// (with jitter) when a connector gives no retry_after.
+	DefaultBaseBackoff = 2 * time.Second
+	DefaultMaxBackoff  = 10 * time.Minute
+)
+
+// Config tunes a worker; zero values take the defaults.
+type Config struct {
+	ID          string
+	Lease       time.Duration
+	SendTimeout time.Duration
+	Poll        time.Duration
+	Batch       int
+	MaxAttempts int
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.ID == "" {
+		c.ID = "worker-" + store.NewID()
+	}
+	if c.Lease <= 0 {
+		c.Lease = DefaultLease
+	}
+	if c.SendTimeout <= 0 {
+		c.SendTimeout = DefaultSendTimeout
+	}
+	if c.Poll <= 0 {
+		c.Poll = DefaultPoll
+	}
+	if c.Batch <= 0 {
+		c.Batch = DefaultBatch
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.BaseBackoff <= 0 {
+		c.BaseBackoff = DefaultBaseBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+}
+
+// Worker claims due jobs and delivers them.
+type Worker struct {
+	store      *store.Store
+	connectors map[string]connectors.Connector
+	decider    Decider
+	cfg        Config
+	log        *slog.Logger
+	metrics    *telemetry.Metrics
+	wake       chan struct{}
+}
+
+// New returns a worker. connectors maps an account's connector name
+// ("sandbox", "botapi", "mtproto") to its implementation.
+func New(s *store.Store, conns map[string]connectors.Connector, d Decider, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Worker {
+	cfg.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{store: s, connectors: conns, decider: d, cfg: cfg, log: log.With("worker", cfg.ID), metrics: m,
+		wake: make(chan struct{}, 1)}
+}
+
+// ID returns the worker's lease owner name.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Notify wakes the worker (new work was committed). It never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends, then finishes the sends in flight and hands
+// unstarted jobs back to the queue.
+func (w *Worker) Run(ctx context.Context) error {
+	defer func() {
+		n, err := w.store.ReleaseJobs(context.WithoutCancel(ctx), w.cfg.ID)
+		if err != nil {
+			w.log.Error("hand back queued jobs", "err", err)
+		} else if n > 0 {
+			w.log.Info("handed back queued jobs", "jobs", n)
+		}
+	}()
+	for {
+		n, err := w.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("delivery round failed", "err", err)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if n > 0 {
+			continue
+		}
+		t := time.NewTimer(w.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-w.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// RunOnce claims one batch of due jobs and processes them; it returns how
+// many it claimed. Jobs of different chats go out concurrently; the batch
+// is finished before RunOnce returns.
+func (w *Worker) RunOnce(ctx context.Context) (int, error) {
+	jobs, err := w.store.ClaimJobs(ctx, w.cfg.ID, w.cfg.Lease, w.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			break // unstarted jobs are handed back by Run
+		}
+		wg.Add(1)
+		go func(j store.Job) {
+			defer wg.Done()
+			if err := w.process(ctx, j); err != nil {
+				w.log.Error("deliver action", "action", j.ActionID, "err", err)
+				// Leave the lease to expire: a transient database error must
+				// not spin; the next claim re-examines the action's status.
+			}
+		}(j)
+	}
+	wg.Wait()
+	return len(jobs), nil
+}
+
+// prepared is what the first transaction hands to the send.
+type prepared struct {
+	action   herald.Action
+	account  herald.Account
+	decision policies.Decision
+	send     bool
+}
+
+func (w *Worker) process(ctx context.Context, j store.Job) error {
+	p, err := w.prepare(ctx, j)
+	if err != nil || !p.send {
+		return err
+	}
+	conn, ok := w.connectors[p.account.Connector]
+	var (
+		receipt connectors.Receipt
+		sendErr error
+	)
+	if !ok {
+		sendErr = &connectors.RetryableError{Scope: "connector", Err: fmt.Errorf("connector %q is not configured on this worker", p.account.Connector)}
+	} else {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.SendTimeout)
+		receipt, sendErr = conn.Send(sctx, deliveryOf(p.action, p.account))
+		cancel()
+	}
+	class := connectors.Classify(sendErr)
+	if w.metrics != nil {
+		w.metrics.Deliveries.WithLabelValues(p.account.Connector, class.String()).Inc()
+	}
+	// The outcome is recorded even when shutdown has begun: a send that
+	// happened must never be left looking unsent.
+	return w.record(context.WithoutCancel(ctx), j, p, receipt, sendErr, class)
+}
+
+func deliveryOf(a herald.Action, acc herald.Account) connectors.Delivery {
+	return connectors.Delivery{
+		ActionID: a.ID, Attempt: a.Attempts, Kind: a.Kind, ChatID: a.Target,
+		Account: connectors.Account{ID: acc.ID, Org: acc.Org, Kind: acc.Kind, Connector: acc.Connector,
+			SecretRef: acc.SecretRef, PaidBroadcast: acc.PaidBroadcast},
+		Text: a.Content.Text, ParseMode: a.Content.ParseMode, PhotoURL: a.Content.PhotoURL,
+		PhotoFileID: a.Content.PhotoFileID, Caption: a.Content.Caption, MessageID: a.Content.MessageID,
+		DisableNotification: a.Content.DisableNotification,
+	}
+}
+
+// prepare re-checks the action and policy and commits the move to sending.
+func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
+	var p prepared
+	err := w.store.InTx(ctx, func(tx *store.Tx) error {
+		p = prepared{}
+		a, err := tx.GetAction(ctx, j.Org, j.ActionID)
+		if err != nil {
+			return err
+		}
+		switch a.Status {
+		case herald.StatusSending:
+			// A worker died between committing "sending" and recording the
+			// outcome. The message may have gone out: never resend.
+			_, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusUnknown, Actor: "system",
+				Detail: "worker_lost", ErrorCode: ptr("worker_lost"),
+				ErrorMessage: ptr("the worker delivering this action stopped before recording the outcome; check the chat before resending")})
+			if err == nil {
+				w.count(herald.StatusUnknown)
+				err = tx.DeleteJob(ctx, a.ID)
+			}
+			return err
+		case herald.StatusScheduled:
+		default:
+			return tx.DeleteJob(ctx, a.ID) // cancelled, expired…: nothing to send
+		}
+		for _, k := range policyinput.LockKeys(a.Org, a.Account, a.Target) {
+			if err := tx.Lock(ctx, k); err != nil {
+				return err
+			}
+		}
+		rendered, err := render.Render(a.Kind, a.Content)
+		if err != nil {
+			return fmt.Errorf("re-render action %s: %w", a.ID, err)
+		}
+		subj, err := policyinput.SubjectOf(ctx, tx, a, rendered.Stats)
+		if err != nil {
+			return err
+		}
+		now := w.store.Now()
+		in, err := policyinput.Gather(ctx, tx, subj, now, policyinput.StageSend)
+		if err != nil {
+			return err
+		}
+		d, derr := w.decider.Decide(ctx, in)
+		if derr != nil {
+			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
+			if w.metrics != nil {
+				w.metrics.PolicyErrors.Inc()
+			}
+		}
+		if w.metrics != nil {
+			w.metrics.Decisions.WithLabelValues(policyinput.StageSend, d.Outcome).Inc()
+		}
+		dj, _ := json.Marshal(d)
+		attrs := DecisionAttrs(d)
+		switch d.Outcome {
+		case policies.OutcomeDeny:
+			_, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDenied, Actor: "policy",
+				Detail: "send_time_check", Decision: dj, Attrs: attrs, ErrorCode: ptr("denied_at_send")})
+			if err == nil {
+				w.count(herald.StatusDenied)
+				err = tx.DeleteJob(ctx, a.ID)
+			}
+			return err
+		case policies.OutcomeDefer:
+			if d.DeferUntil != nil && d.DeferUntil.After(now) {
+				attrs["defer_until"] = d.DeferUntil.UTC().Format(time.RFC3339)
+				if _, err := tx.AppendLedger(ctx, a.Org, store.LedgerRecord{Kind: "action.deferred", Actor: "policy",
+					Refs: map[string]string{"action": a.ID, "account": a.Account}, Attrs: attrs}); err != nil {
+					return err
+				}
+				return tx.RescheduleJob(ctx, a.ID, *d.DeferUntil, "deferred by policy", false)
+			}
+		}
+		// allow (and approve: a scheduled action already passed approval)
+		a, err = tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusSending, Actor: "system",
+			CountAttempt: true, Attrs: attrs})
+		if err != nil {
+			return err
+		}
+		p = prepared{action: a, account: subj.Account, decision: d, send: true}
+		return nil
+	})
+	return p, err
+}
+
+// record commits the outcome of a send.
+func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt connectors.Receipt, sendErr error, class connectors.Class) error {
+	a := p.action
+	log := w.log.With("action", a.ID, "connector", p.account.Connector, "attempt", a.Attempts)
+	return w.store.InTx(ctx, func(tx *store.Tx) error {
+		switch class {
+		case connectors.ClassNone:
+			rj, _ := json.Marshal(receipt)
+			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDelivered, Actor: "system",
+				Receipt: rj, Attrs: map[string]any{"message_id": receipt.MessageID}}); err != nil {
+				return err
+			}
+			w.count(herald.StatusDelivered)
+			if w.metrics != nil {
+				w.metrics.DeliveryLatency.Observe(time.Since(a.SendAt).Seconds())
+			}
+			log.Info("delivered")
+			return tx.DeleteJob(ctx, a.ID)
+		case connectors.ClassUnknown:
+			log.Warn("delivery outcome unknown", "err", sendErr)
+			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusUnknown, Actor: "system",
+				Detail: "outcome_unknown", ErrorCode: ptr("outcome_unknown"), ErrorMessage: ptr(errText(sendErr))}); err != nil {
+				return err
+			}
+			w.count(herald.StatusUnknown)
+			return tx.DeleteJob(ctx, a.ID)
+		case connectors.ClassPermanent:
+			var pe *connectors.PermanentError
+			code := "permanent"
+			if errors.As(sendErr, &pe) {
+				code = pe.Code
+			}
+			log.Warn("delivery failed permanently", "code", code)
+			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusFailed, Actor: "system",
+				Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr))}); err != nil {
+				return err
+			}
+			w.count(herald.StatusFailed)
+			if pe != nil && pe.Suppress && a.ContactID != "" {
+				// The person blocked the account (or is gone): suppress them,
+				// as well-run senders do, and record why.
+				if _, err := tx.OptOut(ctx, a.Org, a.ContactID, "telegram.blocked"); err != nil {
+					return err
+				}
+				if _, err := tx.AppendLedger(ctx, a.Org, store.LedgerRecord{Kind: ledger.KindContactOptedOut, Actor: "system",
+					Refs: map[string]string{"contact": a.ContactID, "account": a.Account}, Attrs: map[string]any{"source": "telegram.blocked"}}); err != nil {
+					return err
+				}
+			}
+			return tx.DeleteJob(ctx, a.ID)
+		case connectors.ClassAccountStop:
+			var se *connectors.AccountStopError
+			errors.As(sendErr, &se)
+			log.Error("account stopped by Telegram", "code", se.Code)
+			frozen := herald.AccountFrozen
+			patch := store.AccountPatch{Status: &frozen, SetFrozenUntil: true}
+			if se.Freeze > 0 {
+				until := w.store.Now().Add(se.Freeze)
+				patch.FrozenUntil = &until
+			}
+			if _, err := tx.UpdateAccount(ctx, a.Org, a.Account, patch); err != nil {
+				return err
+			}
+			if _, err := tx.AppendLedger(ctx, a.Org, store.LedgerRecord{Kind: ledger.KindAccountFrozen, Actor: "system",
+				Refs: map[string]string{"account": a.Account, "action": a.ID}, Attrs: map[string]any{"code": se.Code, "freeze_seconds": int(se.Freeze.Seconds())}}); err != nil {
+				return err
+			}
+			// The action waits with its account's queue; it was not sent.
+			return w.retry(ctx, tx, a, w.store.Now(), "account_stop:"+se.Code)
+		default: // retryable
+			after := connectors.RetryAfter(sendErr)
+			if after <= 0 {
+				after = w.backoff(a.Attempts)
+			}
+			if a.Attempts >= w.cfg.MaxAttempts {
+				code := "retries_exhausted"
+				if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusFailed, Actor: "system",
+					Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr))}); err != nil {
+					return err
+				}
+				w.count(herald.StatusFailed)
+				return tx.DeleteJob(ctx, a.ID)
+			}
+			log.Info("delivery will be retried", "after", after.String())
+			return w.retry(ctx, tx, a, w.store.Now().Add(after), "retry")
+		}
+	})
+}
+
+func (w *Worker) retry(ctx context.Context, tx *store.Tx, a herald.Action, at time.Time, detail string) error {
+	code := "retry"
+	if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: "system",
+		Detail: detail, SendAt: &at, ErrorCode: &code}); err != nil {
+		return err
+	}
+	return tx.RescheduleJob(ctx, a.ID, at, detail, true)
+}
+
+// backoff is exponential with full jitter, capped.
+func (w *Worker) backoff(attempt int) time.Duration {
+	d := w.cfg.BaseBackoff << min(attempt, 20)
+	if d <= 0 || d > w.cfg.MaxBackoff {
+		d = w.cfg.MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (w *Worker) count(s herald.Status) {
+	if w.metrics != nil {
+		w.metrics.ActionsFinal.WithLabelValues(string(s)).Inc()
+	}
+}
+
+// DecisionAttrs are the ledger attributes of a decision: outcome, rule ids,
+// bundle and input hashes — enough to replay it, nothing personal.
+func DecisionAttrs(d policies.Decision) map[string]any {
+	rules := make([]any, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		rules = append(rules, r.Rule)
+	}
+	attrs := map[string]any{"outcome": d.Outcome, "rules": rules, "bundle_hash": d.BundleHash,
+		"input_hash": d.InputHash, "risk": d.Risk.Score}
+	return attrs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// errText is an error's text for the action row: connectors keep secrets
+// and content out of their errors.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	s := err.Error()
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}

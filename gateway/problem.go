@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/heraldhq/herald"
+)
+
+// problemType is the base of every problem document's "type" URI; the code
+// is appended, so each stable code has a stable type.
+const problemType = "https://herald.dev/problems/"
+
+// Problem is an RFC 9457 problem document with Herald's stable code.
+type Problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail,omitempty"`
+	Code      herald.Code         `json:"code"`
+	Instance  string              `json:"instance,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []herald.FieldError `json:"errors,omitempty"`
+}
+
+var codeStatus = map[herald.Code]int{
+	herald.CodeInvalidJSON:        http.StatusBadRequest,
+	herald.CodeValidation:         http.StatusUnprocessableEntity,
+	herald.CodeImportRejected:     http.StatusUnprocessableEntity,
+	herald.CodeUnauthenticated:    http.StatusUnauthorized,
+	herald.CodeForbidden:          http.StatusForbidden,
+	herald.CodeNotFound:           http.StatusNotFound,
+	herald.CodeRouteNotFound:      http.StatusNotFound,
+	herald.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	herald.CodeConflict:           http.StatusConflict,
+	herald.CodeIdempotencyReuse:   http.StatusConflict,
+	herald.CodeIllegalTransition:  http.StatusConflict,
+	herald.CodeAccountUnavailable: http.StatusConflict,
+	herald.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	herald.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
+	herald.CodeUnavailable:        http.StatusServiceUnavailable,
+	herald.CodeInternal:           http.StatusInternalServerError,
+}
+
+// writeProblem answers with err as problem+json. Untyped errors are logged
+// and answered as a generic internal error: their text may carry details
+// (SQL, paths) that are not the caller's business.
+func writeProblem(c *gin.Context, err error) {
+	var he *herald.Error
+	if !errors.As(err, &he) {
+		logger(c).Error("internal error", "err", err)
+		he = &herald.Error{Code: herald.CodeInternal, Message: "internal error; the request id identifies it in Herald's logs"}
+	}
+	status := codeStatus[he.Code]
+	if status == 0 {
+		status = http.StatusInternalServerError
+	}
+	p := Problem{Type: problemType + string(he.Code), Title: http.StatusText(status), Status: status,
+		Detail: he.Message, Code: he.Code, Instance: c.Request.URL.Path, RequestID: c.GetString(ctxRequestID), Errors: he.Fields}
+	body := gin.H{}
+	for k, v := range he.Extra {
+		body[k] = v
+	}
+	body["type"], body["title"], body["status"], body["code"] = p.Type, p.Title, p.Status, p.Code
+	body["detail"], body["instance"], body["request_id"] = p.Detail, p.Instance, p.RequestID
+	if len(p.Errors) > 0 {
+		body["errors"] = p.Errors
+	}
+	c.Header("Content-Type", "application/problem+json")
+	c.Abort()
+	c.Render(status, problemRender{body})
+}
+
+type problemRender struct{ body gin.H }
+
+func (r problemRender) Render(w http.ResponseWriter) error {
+	return jsonRenderT{r.body}.Render(w)
+}
+
+func (r problemRender) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/problem+json")
+}

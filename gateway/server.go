@@ -1,0 +1,291 @@
+// Package gateway is Herald's HTTP API and the action pipeline behind it.
+// Every route under /v1 authenticates with an API key (Authorization:
+// Bearer hk_…), is scoped to the key's organisation, and answers errors as
+// RFC 9457 problem+json with a stable code.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/render"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/store"
+	"github.com/heraldhq/herald/telemetry"
+)
+
+// Server is the HTTP API.
+type Server struct {
+	Pipeline *Pipeline
+	Store    *store.Store
+	Metrics  *telemetry.Metrics
+	Log      *slog.Logger
+	// Ready reports extra readiness conditions (e.g. the worker is running);
+	// nil means ready whenever the database answers.
+	Ready func(ctx context.Context) error
+}
+
+const (
+	ctxRequestID = "herald.request_id"
+	ctxPrincipal = "herald.principal"
+	ctxLogger    = "herald.logger"
+
+	// maxBodyBytes bounds a JSON request: the largest action (4096
+	// characters of text, 4 bytes each in UTF-8) fits with room to spare.
+	maxBodyBytes = 1 << 20
+	// maxImportBytes bounds a contact import upload.
+	maxImportBytes = 32 << 20
+)
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.requestContext, s.recover)
+	r.NoRoute(func(c *gin.Context) {
+		writeProblem(c, herald.Errorf(herald.CodeRouteNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeProblem(c, herald.Errorf(herald.CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
+	r.GET("/v1/openapi.json", serveOpenAPI)
+
+	v1 := r.Group("/v1", s.authenticate)
+	v1.GET("/me", s.me)
+	v1.POST("/actions", s.submitAction)
+	v1.GET("/actions", s.listActions)
+	v1.GET("/actions/:id", s.getAction)
+	v1.POST("/actions/:id/cancel", s.cancelAction)
+	v1.GET("/accounts", s.listAccounts)
+	v1.POST("/accounts", s.createAccount)
+	v1.GET("/accounts/:id", s.getAccount)
+	v1.PATCH("/accounts/:id", s.patchAccount)
+	v1.POST(contactsImportRoute, s.importContacts)
+	v1.GET("/contacts/:id", s.getContact)
+	v1.PATCH("/contacts/:id", s.patchContact)
+	v1.POST("/contacts/:id/opt-out", s.optOutContact)
+	v1.GET("/ledger/entries", s.ledgerEntries)
+	return rewriteCustomMethods(r)
+}
+
+// contactsImportRoute is where POST /v1/contacts:import is routed: gin's
+// router cannot hold a literal colon inside a segment, so the custom method
+// is rewritten to this path before routing (see rewriteCustomMethods).
+const contactsImportRoute = "/contacts/import"
+
+func rewriteCustomMethods(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/contacts:import" {
+			r.URL.Path = "/v1" + contactsImportRoute
+			r.URL.RawPath = ""
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requestContext assigns a request id, a request-scoped logger and metrics.
+// Logs carry method, route, status and timing: never bodies, query values
+// or headers, which may hold message text, contact ids or keys.
+func (s *Server) requestContext(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 128 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	log := s.logger().With("request_id", id)
+	c.Set(ctxLogger, log)
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	elapsed := time.Since(start)
+	if s.Metrics != nil {
+		s.Metrics.HTTPRequests.WithLabelValues(route, c.Request.Method, strconv.Itoa(status)).Inc()
+		s.Metrics.HTTPDuration.WithLabelValues(route, c.Request.Method).Observe(elapsed.Seconds())
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []any{"method", c.Request.Method, "route", route, "status", status, "duration_ms", float64(elapsed.Microseconds()) / 1000}
+	if p, ok := c.Get(ctxPrincipal); ok {
+		pr := p.(herald.Principal)
+		attrs = append(attrs, "org", pr.Org, "principal", pr.ID)
+	}
+	log.Log(c.Request.Context(), level, "request", attrs...)
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger(c).Error("panic in handler", "panic", fmt.Sprint(v))
+			writeProblem(c, herald.Errorf(herald.CodeInternal, "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(ctxLogger); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		c.Header("WWW-Authenticate", `Bearer realm="herald"`)
+		writeProblem(c, herald.Errorf(herald.CodeUnauthenticated, "send an API key as Authorization: Bearer hk_…"))
+		return
+	}
+	p, err := s.Store.Authenticate(c.Request.Context(), strings.TrimSpace(token))
+	if err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
+		writeProblem(c, err)
+		return
+	}
+	c.Set(ctxPrincipal, p)
+	c.Next()
+}
+
+func principal(c *gin.Context) herald.Principal {
+	return c.MustGet(ctxPrincipal).(herald.Principal)
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := gin.H{}
+	ready := true
+	if err := s.Store.Ping(ctx); err != nil {
+		checks["database"], ready = "unreachable", false
+	} else {
+		checks["database"] = "ok"
+	}
+	if s.Ready != nil {
+		if err := s.Ready(ctx); err != nil {
+			checks["worker"], ready = err.Error(), false
+		} else {
+			checks["worker"] = "ok"
+		}
+	}
+	if !ready {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "checks": checks})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "checks": checks})
+}
+
+func (s *Server) me(c *gin.Context) {
+	p := principal(c)
+	org, err := s.Store.GetOrg(c.Request.Context(), p.Org)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"principal": p.ID, "org": org, "roles": []string{p.Role}, "key_id": p.KeyID})
+}
+
+// decodeJSON reads a JSON body strictly: one object, known fields only,
+// within the size limit. Every failure is a typed error naming the problem.
+func decodeJSON(c *gin.Context, dst any) error {
+	if ct := c.ContentType(); ct != "" && ct != "application/json" {
+		return herald.Errorf(herald.CodeUnsupportedMedia, "send application/json (got %s)", ct)
+	}
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return herald.Errorf(herald.CodeInvalidJSON, "the body must hold exactly one JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syntax   *json.SyntaxError
+		typeErr  *json.UnmarshalTypeError
+		tooLarge *http.MaxBytesError
+		timeErr  *time.ParseError
+	)
+	switch {
+	case errors.As(err, &tooLarge):
+		return herald.Errorf(herald.CodePayloadTooLarge, "the body exceeds %d bytes", tooLarge.Limit)
+	case errors.As(err, &syntax):
+		return herald.Errorf(herald.CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typeErr):
+		return &herald.Error{Code: herald.CodeInvalidJSON, Message: fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type),
+			Fields: []herald.FieldError{{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()}}}
+	case errors.As(err, &timeErr):
+		return herald.Errorf(herald.CodeInvalidJSON, "a time must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
+	case errors.Is(err, io.EOF):
+		return herald.Errorf(herald.CodeInvalidJSON, "the body is empty")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return herald.Errorf(herald.CodeInvalidJSON, "the body ends inside a JSON value")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &herald.Error{Code: herald.CodeInvalidJSON, Message: fmt.Sprintf("unknown field %q", f),
+			Fields: []herald.FieldError{{Field: f, Message: "is not a field of this request"}}}
+	}
+	return herald.Errorf(herald.CodeInvalidJSON, "invalid JSON: %v", err)
+}
+
+// jsonRenderT writes v as JSON without escaping HTML characters (message
+// texts are returned verbatim).
+type jsonRenderT struct{ v any }
+
+func (r jsonRenderT) Render(w http.ResponseWriter) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r.v)
+}
+
+func (r jsonRenderT) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+}
+
+var _ render.Render = jsonRenderT{}
+
+func writeJSON(c *gin.Context, status int, v any) {
+	c.Render(status, jsonRenderT{v})
+}

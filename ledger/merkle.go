@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Merkle tree (RFC 6962 / RFC 9162 §2.1) over an org's entries: leaf i is
+// the entry with seq i, and its leaf data is the 32 raw bytes of the entry
+// hash, so the leaf hash is SHA-256(0x00 ‖ entry hash) and an interior node is
+// SHA-256(0x01 ‖ left ‖ right).
+
+// Hasher is the RFC 6962 SHA-256 hasher every tree, proof and checkpoint of
+// the ledger uses.
+var Hasher = rfc6962.DefaultHasher
+
+// LeafHash returns the Merkle leaf hash of an entry hash (32 raw bytes).
+func LeafHash(entryHash []byte) []byte { return Hasher.HashLeaf(entryHash) }
+
+// hashChildren is rfc6962.DefaultHasher.HashChildren without its scratch
+// allocation; TestHashChildrenMatchesRFC6962 holds them equal.
+func hashChildren(l, r []byte) []byte {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(buf[1:], l)
+	copy(buf[1+HashSize:], r)
+	sum := sha256.Sum256(buf[:])
+	return sum[:]
+}
+
+// hashLeaf is Hasher.HashLeaf for a 32-byte entry hash, written into dst.
+func hashLeaf(dst *[HashSize]byte, entryHash []byte) {
+	var buf [1 + HashSize]byte
+	buf[0] = rfc6962.RFC6962LeafHashPrefix
+	copy(buf[1:], entryHash)
+	*dst = sha256.Sum256(buf[:])
+}
+
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
+
+// Tree is an in-memory RFC 6962 Merkle tree built incrementally. It keeps the
+// hash of every perfect subtree (2n-1 hashes of 32 bytes for n leaves, about
+// 64 MB per million entries), so roots and proofs for any past size cost
+// O(log n) lookups and hashes, with no recomputation over leaves.
+//
+// A Tree is safe for concurrent use: Append takes a write lock, readers a
+// read lock, so one goroutine may append while others serve proofs.
+// The zero value is an empty tree ready to use.
+type Tree struct {
+	mu sync.RWMutex
+	// levels[l][i] is the hash of the perfect subtree at level l, index i,
+	// covering leaves [i·2^l, (i+1)·2^l).
+	levels [][][HashSize]byte
+}
+
+// NewTree returns an empty Tree.
+func NewTree() *Tree { return &Tree{} }
+
+// Append adds a leaf whose data is entryHash (the 32 raw bytes of the entry
+// hash; leaf index = seq) and returns the new size.
+func (t *Tree) Append(entryHash []byte) (uint64, error) {
+	if len(entryHash) != HashSize {
+		return 0, fmt.Errorf("ledger: tree append: entry hash is %d bytes, want %d", len(entryHash), HashSize)
+	}
+	var h [HashSize]byte
+	hashLeaf(&h, entryHash)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for level := 0; ; level++ {
+		if level == len(t.levels) {
+			t.levels = append(t.levels, nil)
+		}
+		t.levels[level] = append(t.levels[level], h)
+		n := len(t.levels[level])
+		if n%2 == 1 {
+			break
+		}
+		copy(h[:], hashChildren(t.levels[level][n-2][:], h[:]))
+	}
+	return uint64(len(t.levels[0])), nil
+}
+
+// Size returns the number of leaves.
+func (t *Tree) Size() uint64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.sizeLocked()
+}
+
+func (t *Tree) sizeLocked() uint64 {
+	if len(t.levels) == 0 {
+		return 0
+	}
+	return uint64(len(t.levels[0]))
+}
+
+// node returns the stored hash of a perfect subtree; the caller holds mu and
+// has checked that the node exists.
+func (t *Tree) node(id compact.NodeID) []byte {
+	h := t.levels[id.Level][id.Index]
+	return h[:]
+}
+
+// Root returns the root hash of the tree at the given size (≤ Size()).
+// Root(0) is SHA-256 of the empty string, per RFC 6962.
+func (t *Tree) Root(size uint64) ([]byte, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if n := t.sizeLocked(); size > n {
+		return nil, fmt.Errorf("ledger: root at size %d: tree has only %d leaves", size, n)
+	}
+	ids := compact.RangeNodes(0, size, nil)
+	hashes := make([][]byte, len(ids))
+	for i, id := range ids {
+		hashes[i] = t.node(id)
+	}
+	r, err := rangeFactory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: root at size %d: %w", size, err)
+	}
+	return rangeRoot(r)
+}
+
+// InclusionProof returns the RFC 6962 audit path for leaf index in the tree
+// of the given size, ordered from the leaf up, verifiable with
+// proof.VerifyInclusion(Hasher, index, size, LeafHash(entryHash), p, root).
+func (t *Tree) InclusionProof(index, size uint64) ([][]byte, error) {
+	nodes, err := proof.Inclusion(index, size)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: inclusion proof for %d in size %d: %w", index, size, err)
+	}
+	return t.materialise(nodes, fmt.Sprintf("inclusion proof for %d in size %d", index, size), size)
+}
+
+// ConsistencyProof returns the RFC 6962 consistency proof between tree sizes
+// m ≤ n, verifiable with proof.VerifyConsistency(Hasher, m, n, p, rootM, rootN).
+func (t *Tree) ConsistencyProof(m, n uint64) ([][]byte, error) {
+	nodes, err := proof.Consistency(m, n)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: consistency proof %d→%d: %w", m, n, err)
+	}
+	return t.materialise(nodes, fmt.Sprintf("consistency proof %d→%d", m, n), n)
+}
+
+func (t *Tree) materialise(nodes proof.Nodes, what string, size uint64) ([][]byte, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if n := t.sizeLocked(); size > n {
+		return nil, fmt.Errorf("ledger: %s: tree has only %d leaves", what, n)
+	}
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		// Every ID is a perfect subtree inside [0, size), hence stored; the
+		// copy keeps callers from aliasing the tree's storage.
+		hashes[i] = bytes.Clone(t.node(id))
+	}
+	p, err := nodes.Rehash(hashes, hashChildren)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %s: %w", what, err)
+	}
+	return p, nil
+}
+
+// rangeRoot returns the root of a compact range starting at 0 (the empty
+// root for an empty range).
+func rangeRoot(r *compact.Range) ([]byte, error) {
+	if r.End() == 0 {
+		return Hasher.EmptyRoot(), nil
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: merkle root at size %d: %w", r.End(), err)
+	}
+	return root, nil
+}
+
+// RootComputer computes Merkle roots over a stream of entry hashes in
+// O(log n) memory, using a compact range [0, size). It is what the verifier
+// uses; its State is what a pruning anchor stores. Not safe for concurrent
+// use.
+type RootComputer struct {
+	r *compact.Range
+}
+
+// NewRootComputer returns a computer for an empty tree.
+func NewRootComputer() *RootComputer {
+	return &RootComputer{r: rangeFactory.NewEmptyRange(0)}
+}
+
+// NewRootComputerAt resumes a computer from a saved state: the hashes of the
+// minimal perfect subtrees covering [0, size), left to right, as returned by
+// State (and by Tree.RangeState).
+func NewRootComputerAt(size uint64, hashes [][]byte) (*RootComputer, error) {
+	for i, h := range hashes {
+		if len(h) != HashSize {
+			return nil, fmt.Errorf("ledger: compact range at size %d: hash %d is %d bytes, want %d", size, i, len(h), HashSize)
+		}
+	}
+	r, err := rangeFactory.NewRange(0, size, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: compact range at size %d: %w", size, err)
+	}
+	return &RootComputer{r: r}, nil
+}
+
+// Append adds the leaf for an entry hash (32 raw bytes).
+func (c *RootComputer) Append(entryHash []byte) error {
+	if len(entryHash) != HashSize {
+		return fmt.Errorf("ledger: root computer append: entry hash is %d bytes, want %d", len(entryHash), HashSize)
+	}
+	var h [HashSize]byte
+	hashLeaf(&h, entryHash)
+	return c.r.Append(h[:], nil)
+}
+
+// Size returns the number of leaves appended so far (including the resumed
+// prefix).
+func (c *RootComputer) Size() uint64 { return c.r.End() }
+
+// Root returns the root hash at the current size.
+func (c *RootComputer) Root() ([]byte, error) { return rangeRoot(c.r) }
+
+// State returns the compact range hashes covering [0, Size()), left to right
+// (at most 64). Together with Size it lets a verifier resume.
+func (c *RootComputer) State() [][]byte {
+	h := c.r.Hashes()
+	out := make([][]byte, len(h))
+	for i := range h {
+		out[i] = bytes.Clone(h[i])
+	}
+	return out
+}
+
+// RangeState returns the compact range hashes covering [0, size), i.e. what
+// a pruning anchor at size stores (see Anchor).
+func (t *Tree) RangeState(size uint64) ([][]byte, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if n := t.sizeLocked(); size > n {
+		return nil, fmt.Errorf("ledger: range state at size %d: tree has only %d leaves", size, n)
+	}
+	ids := compact.RangeNodes(0, size, nil)
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = bytes.Clone(t.node(id))
+	}
+	return out, nil
+}

@@ -1,0 +1,73 @@
+# The one entry point: data.herald.decision. It gathers every rule family's
+# verdicts and resolves conflicts deny > approve > defer > allow. Its shape is
+# fixed (docs/policy-authoring.md); the Go engine rejects anything else.
+package herald
+
+import data.herald.approval
+import data.herald.consent
+import data.herald.frequency
+import data.herald.lib
+import data.herald.quiet_hours
+import data.herald.risk
+
+# verdicts gathers each family's verdicts. One partial rule per family,
+# rather than set union, spares copying the sets on every decision.
+verdicts contains v if some v in consent.verdicts
+
+verdicts contains v if some v in quiet_hours.verdicts
+
+verdicts contains v if some v in frequency.verdicts
+
+verdicts contains v if some v in risk.verdicts
+
+verdicts contains v if some v in approval.verdicts
+
+precedence := ["deny", "approve", "defer"]
+
+severity := {"deny": "deny", "approve": "warning", "defer": "warning"}
+
+outcomes := {v.outcome | some v in verdicts}
+
+outcome := "deny" if {
+	"deny" in outcomes
+} else := "approve" if {
+	"approve" in outcomes
+} else := "defer" if {
+	"defer" in outcomes
+} else := "allow"
+
+# reasons list every verdict, most severe first and then by rule id, so an
+# officer sees all that stands in the way, not only the winning one.
+reasons := [r |
+	some o in precedence
+	some rule in sort({v.rule | some v in verdicts; v.outcome == o})
+	some v in verdicts
+	v.outcome == o
+	v.rule == rule
+	r := {"rule": rule, "severity": severity[o], "message": v.message, "overridable": v.overridable}
+]
+
+all_suggestions contains s if some s in consent.suggestions
+
+all_suggestions contains s if some s in quiet_hours.suggestions
+
+all_suggestions contains s if some s in frequency.suggestions
+
+all_suggestions contains s if some s in risk.suggestions
+
+suggestions := [s | some s in all_suggestions]
+
+# defer_until is the latest of the defer times: the earliest moment at which
+# every deferring rule is satisfied.
+defer_until := lib.format_utc(max([v.defer_until_ns | some v in verdicts; v.outcome == "defer"]))
+
+default extra := {}
+
+extra := {"defer_until": defer_until} if outcome == "defer"
+
+extra := {"approvals": approval.stages} if outcome == "approve"
+
+decision := object.union(
+	{"outcome": outcome, "reasons": reasons, "suggestions": suggestions, "risk": risk.result},
+	extra,
+)

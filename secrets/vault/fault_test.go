@@ -1,0 +1,86 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/secrets"
+	"github.com/heraldhq/herald/secrets/vault"
+	"github.com/heraldhq/herald/secrets/vaulttest"
+)
+
+// eventually retries f until it succeeds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("did not recover within %v: %v", d, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestVaultPausedIsUnavailableAndRecovers(t *testing.T) {
+	srv := vaulttest.Start(t)
+	const timeout = time.Second
+	c := open(t, srv, vault.Config{Timeout: timeout})
+	ctx := testCtx(t)
+	if _, err := c.Put(ctx, "herald/bot", map[string]string{"token": "t"}, secrets.NoCAS); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.Pause()
+	start := time.Now()
+	_, err := c.Get(ctx, "herald/bot")
+	if !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("Get from a paused Vault = %v, want ErrUnavailable", err)
+	}
+	if el := time.Since(start); el > timeout+2*time.Second {
+		t.Fatalf("Get took %v, want about the %v client timeout", el, timeout)
+	}
+	// A caller deadline shorter than the client timeout wins.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	start = time.Now()
+	_, err = c.Put(short, "herald/bot", map[string]string{"token": "t2"}, 1)
+	cancel()
+	if !errors.Is(err, secrets.ErrUnavailable) || time.Since(start) > 2*time.Second {
+		t.Fatalf("Put with a short deadline = %v after %v", err, time.Since(start))
+	}
+
+	srv.Resume()
+	eventually(t, 15*time.Second, func() error {
+		s, err := c.Get(ctx, "herald/bot")
+		if err == nil && s.Data["token"] != "t" {
+			return errors.New("wrong value")
+		}
+		return err
+	})
+}
+
+func TestVaultRestartIsUnavailableThenRecovers(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := open(t, srv, vault.Config{Timeout: time.Second})
+	ctx := testCtx(t)
+
+	srv.Stop()
+	if _, err := c.Versions(ctx, "herald/bot"); !errors.Is(err, secrets.ErrUnavailable) {
+		t.Fatalf("Versions with Vault down = %v, want ErrUnavailable", err)
+	}
+	// Dev mode loses its data on restart; the root token is the same, so the
+	// client carries on without being reopened.
+	srv.Restart()
+	eventually(t, 15*time.Second, func() error {
+		_, err := c.Put(ctx, "herald/bot", map[string]string{"token": "t"}, secrets.MustNotExist)
+		return err
+	})
+	if s, err := c.Get(ctx, "herald/bot"); err != nil || s.Version != 1 {
+		t.Fatalf("Get after restart = %v, %v", s, err)
+	}
+}

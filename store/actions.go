@@ -1,0 +1,301 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/ledger"
+)
+
+const actionColumns = `id, org_id, account_id, kind, purpose, target, contact_id, content, status, send_at, schedule_at,
+	idempotency_key, request_hash, submitted_by, decision, receipt, attempts, error_code, error_message, created_at, updated_at`
+
+func scanAction(r row) (herald.Action, error) {
+	var (
+		a                  herald.Action
+		contactID, idemKey *string
+		content            string
+		decision, receipt  *string
+	)
+	err := r.Scan(&a.ID, &a.Org, &a.Account, &a.Kind, &a.Purpose, &a.Target, &contactID, &content, &a.Status, &a.SendAt, &a.ScheduleAt,
+		&idemKey, &a.RequestHash, &a.SubmittedBy, &decision, &receipt, &a.Attempts, &a.ErrorCode, &a.ErrorMessage, &a.CreatedAt, &a.UpdatedAt)
+	if err != nil {
+		return a, err
+	}
+	if contactID != nil {
+		a.ContactID = *contactID
+	}
+	if idemKey != nil {
+		a.IdempotencyKey = *idemKey
+	}
+	if err := json.Unmarshal([]byte(content), &a.Content); err != nil {
+		return a, fmt.Errorf("decode content of action %s: %w", a.ID, err)
+	}
+	if decision != nil {
+		a.Decision = json.RawMessage(*decision)
+	}
+	if receipt != nil {
+		a.Receipt = json.RawMessage(*receipt)
+	}
+	return a, nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullableJSON(b []byte) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// InsertAction stores a new action in status received and records
+// action.received in the ledger, with the content as its payload.
+func (t *Tx) InsertAction(ctx context.Context, a *herald.Action) error {
+	now := t.now()
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	a.Status, a.CreatedAt, a.UpdatedAt = herald.StatusReceived, now, now
+	content, err := json.Marshal(a.Content)
+	if err != nil {
+		return fmt.Errorf("encode content: %w", err)
+	}
+	_, err = t.q.exec(ctx, `INSERT INTO actions (`+actionColumns+`) VALUES
+		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		a.ID, a.Org, a.Account, a.Kind, a.Purpose, a.Target, nullable(a.ContactID), string(content), a.Status, a.SendAt, a.ScheduleAt,
+		nullable(a.IdempotencyKey), a.RequestHash, a.SubmittedBy, nullableJSON(a.Decision), nullableJSON(a.Receipt), a.Attempts,
+		a.ErrorCode, a.ErrorMessage, a.CreatedAt, a.UpdatedAt)
+	if err != nil {
+		if t.d.isUnique(err) {
+			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
+		}
+		return fmt.Errorf("insert action: %w", err)
+	}
+	if err := t.event(ctx, a, "", herald.StatusReceived, a.SubmittedBy, ""); err != nil {
+		return err
+	}
+	payload, err := json.Marshal(struct {
+		Target  string         `json:"target"`
+		Content herald.Content `json:"content"`
+	}{a.Target, a.Content})
+	if err != nil {
+		return fmt.Errorf("encode ledger payload: %w", err)
+	}
+	_, err = t.AppendLedger(ctx, a.Org, LedgerRecord{
+		Kind:    ledger.KindActionReceived,
+		Actor:   a.SubmittedBy,
+		Refs:    actionRefs(*a),
+		Attrs:   map[string]any{"kind": a.Kind, "purpose": a.Purpose, "status": string(a.Status)},
+		Payload: payload,
+	})
+	return err
+}
+
+func actionRefs(a herald.Action) map[string]string {
+	r := map[string]string{"action": a.ID, "account": a.Account}
+	if a.ContactID != "" {
+		r["contact"] = a.ContactID
+	}
+	return r
+}
+
+func (t *Tx) event(ctx context.Context, a *herald.Action, from, to herald.Status, actor, detail string) error {
+	_, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, a.Org, string(from), string(to), t.now(), actor, detail)
+	if err != nil {
+		return fmt.Errorf("record transition of action %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// GetAction returns one of org's actions.
+func (q *queries) GetAction(ctx context.Context, org, id string) (herald.Action, error) {
+	a, err := scanAction(q.q.queryRow(ctx, `SELECT `+actionColumns+` FROM actions WHERE org_id = $1 AND id = $2`, org, id))
+	if err != nil {
+		return a, scanNotFound(err, "action")
+	}
+	return a, nil
+}
+
+// ActionByIdempotencyKey returns org's action submitted with key.
+func (q *queries) ActionByIdempotencyKey(ctx context.Context, org, key string) (herald.Action, error) {
+	a, err := scanAction(q.q.queryRow(ctx, `SELECT `+actionColumns+` FROM actions WHERE org_id = $1 AND idempotency_key = $2`, org, key))
+	if err != nil {
+		return a, scanNotFound(err, "action")
+	}
+	return a, nil
+}
+
+// ActionFilter selects actions in a listing. Cursor is the id of the last
+// action of the previous page (ids are time-ordered).
+type ActionFilter struct {
+	Status  herald.Status
+	Account string
+	Purpose string
+	From    *time.Time // created_at >= From
+	To      *time.Time // created_at < To
+	Cursor  string
+	Limit   int
+}
+
+// ListActions lists org's actions newest first and returns the next page's
+// cursor ("" on the last page).
+func (q *queries) ListActions(ctx context.Context, org string, f ActionFilter) ([]herald.Action, string, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	var (
+		where = []string{"org_id = $1"}
+		args  = []any{org}
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Status != "" {
+		add("status = $%d", string(f.Status))
+	}
+	if f.Account != "" {
+		add("account_id = $%d", f.Account)
+	}
+	if f.Purpose != "" {
+		add("purpose = $%d", f.Purpose)
+	}
+	if f.From != nil {
+		add("created_at >= $%d", *f.From)
+	}
+	if f.To != nil {
+		add("created_at < $%d", *f.To)
+	}
+	if f.Cursor != "" {
+		add("id < $%d", f.Cursor)
+	}
+	args = append(args, f.Limit+1)
+	rs, err := q.q.query(ctx, `SELECT `+actionColumns+` FROM actions WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list actions: %w", err)
+	}
+	defer rs.Close()
+	out := []herald.Action{}
+	for rs.Next() {
+		a, err := scanAction(rs)
+		if err != nil {
+			return nil, "", fmt.Errorf("list actions: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, "", fmt.Errorf("list actions: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
+}
+
+// ActionEvents returns the transitions of one of org's actions, oldest first.
+func (q *queries) ActionEvents(ctx context.Context, org, id string) ([]herald.ActionEvent, error) {
+	rs, err := q.q.query(ctx, `SELECT from_status, to_status, at, actor, detail FROM action_events
+		WHERE org_id = $1 AND action_id = $2 ORDER BY id`, org, id)
+	if err != nil {
+		return nil, fmt.Errorf("action events: %w", err)
+	}
+	defer rs.Close()
+	out := []herald.ActionEvent{}
+	for rs.Next() {
+		var e herald.ActionEvent
+		if err := rs.Scan(&e.From, &e.To, &e.At, &e.Actor, &e.Detail); err != nil {
+			return nil, fmt.Errorf("action events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rs.Err()
+}
+
+// Transition describes one state change.
+type Transition struct {
+	To     herald.Status
+	Actor  string
+	Detail string // short, non-personal: a reason code, never message text
+	// Optional field changes made with the move.
+	SendAt       *time.Time
+	Decision     []byte
+	Receipt      []byte
+	ErrorCode    *string
+	ErrorMessage *string
+	CountAttempt bool
+	// Attrs are added to the ledger entry (outcome, rule ids, bundle hash…).
+	Attrs map[string]any
+}
+
+// Transition moves one of org's actions to tr.To, if the state machine
+// allows it from the action's current status; otherwise it returns an
+// illegal_transition error and changes nothing. The row is locked for the
+// rest of the transaction, the move is recorded in action_events, and the
+// ledger gets its action.<status> entry in the same transaction.
+func (t *Tx) Transition(ctx context.Context, org, id string, tr Transition) (herald.Action, error) {
+	forUpdate := ""
+	if t.d.name == "postgres" {
+		forUpdate = " FOR UPDATE"
+	}
+	a, err := scanAction(t.q.queryRow(ctx, `SELECT `+actionColumns+` FROM actions WHERE org_id = $1 AND id = $2`+forUpdate, org, id))
+	if err != nil {
+		return a, scanNotFound(err, "action")
+	}
+	if !herald.CanTransition(a.Status, tr.To) {
+		return a, herald.TransitionError(a.Status, tr.To)
+	}
+	from := a.Status
+	a.Status, a.UpdatedAt = tr.To, t.now()
+	if tr.SendAt != nil {
+		a.SendAt = tr.SendAt.UTC().Truncate(time.Microsecond)
+	}
+	if tr.Decision != nil {
+		a.Decision = tr.Decision
+	}
+	if tr.Receipt != nil {
+		a.Receipt = tr.Receipt
+	}
+	if tr.ErrorCode != nil {
+		a.ErrorCode = *tr.ErrorCode
+	}
+	if tr.ErrorMessage != nil {
+		a.ErrorMessage = *tr.ErrorMessage
+	}
+	if tr.CountAttempt {
+		a.Attempts++
+	}
+	_, err = t.q.exec(ctx, `UPDATE actions SET status = $3, send_at = $4, decision = $5, receipt = $6, attempts = $7,
+		error_code = $8, error_message = $9, updated_at = $10 WHERE org_id = $1 AND id = $2`,
+		org, id, string(a.Status), a.SendAt, nullableJSON(a.Decision), nullableJSON(a.Receipt), a.Attempts,
+		a.ErrorCode, a.ErrorMessage, a.UpdatedAt)
+	if err != nil {
+		return a, fmt.Errorf("move action %s to %s: %w", id, tr.To, err)
+	}
+	if err := t.event(ctx, &a, from, tr.To, tr.Actor, tr.Detail); err != nil {
+		return a, err
+	}
+	attrs := map[string]any{"from": string(from), "to": string(tr.To)}
+	if tr.Detail != "" {
+		attrs["detail"] = tr.Detail
+	}
+	for k, v := range tr.Attrs {
+		attrs[k] = v
+	}
+	_, err = t.AppendLedger(ctx, org, LedgerRecord{Kind: "action." + string(tr.To), Actor: tr.Actor, Refs: actionRefs(a), Attrs: attrs})
+	return a, err
+}

@@ -1,0 +1,238 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteDB adapts database/sql over modernc.org/sqlite (pure Go, no cgo).
+// SQLite is the embedded single-node default: one process owns the file.
+// Writers are serialised by an in-process mutex (cheaper than SQLite's
+// busy-wait) and BEGIN IMMEDIATE (so a second process waits instead of
+// failing a lock upgrade). Times are stored as INTEGER microseconds; the
+// adapter converts time.Time arguments and scan targets, so queries are
+// shared with PostgreSQL.
+type sqliteDB struct {
+	db      *sql.DB
+	writeMu sync.Mutex
+}
+
+func openSQLite(ctx context.Context, path string) (*sqliteDB, error) {
+	if path != ":memory:" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	dsn := "file:" + path + "?_txlock=immediate" +
+		"&_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &sqliteDB{db: db}, nil
+}
+
+var sqliteDialect = dialect{
+	name: "sqlite",
+	isUnique: func(err error) bool {
+		var se *sqlite.Error
+		if errors.As(err, &se) {
+			return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+		}
+		return false
+	},
+}
+
+func (d *sqliteDB) dialect() dialect               { return sqliteDialect }
+func (d *sqliteDB) ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+func (d *sqliteDB) close()                         { d.db.Close() }
+
+func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if isWrite(q) {
+		d.writeMu.Lock()
+		defer d.writeMu.Unlock()
+	}
+	return sqlExec(ctx, d.db, q, args...)
+}
+func (d *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	if isWrite(q) {
+		d.writeMu.Lock()
+		defer d.writeMu.Unlock()
+	}
+	return sqlQuery(ctx, d.db, q, args...)
+}
+func (d *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
+	r, err := d.query(ctx, q, args...)
+	return &sqlRow{rows: r, err: err}
+}
+
+func (d *sqliteDB) inTx(ctx context.Context, fn func(q querier) error) error {
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(sqliteTx{tx}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isWrite reports whether a statement outside a transaction writes, so it
+// takes the writer mutex.
+func isWrite(q string) bool {
+	q = strings.TrimSpace(q)
+	if len(q) < 6 {
+		return false
+	}
+	switch strings.ToUpper(q[:6]) {
+	case "SELECT", "PRAGMA":
+		return false
+	}
+	return true
+}
+
+type sqlConn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func sqlExec(ctx context.Context, c sqlConn, q string, args ...any) (int64, error) {
+	res, err := c.ExecContext(ctx, q, sqliteArgs(args)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func sqlQuery(ctx context.Context, c sqlConn, q string, args ...any) (rows, error) {
+	r, err := c.QueryContext(ctx, q, sqliteArgs(args)...)
+	if err != nil {
+		return nil, err
+	}
+	return &sqlRows{r}, nil
+}
+
+type sqliteTx struct{ tx *sql.Tx }
+
+func (t sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqlExec(ctx, t.tx, q, args...)
+}
+func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	return sqlQuery(ctx, t.tx, q, args...)
+}
+func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
+	r, err := t.query(ctx, q, args...)
+	return &sqlRow{rows: r, err: err}
+}
+
+// sqliteArgs converts time arguments to microseconds since the epoch.
+func sqliteArgs(args []any) []any {
+	out := args
+	for i, a := range args {
+		var v any
+		switch t := a.(type) {
+		case time.Time:
+			v = t.UnixMicro()
+		case *time.Time:
+			if t == nil {
+				v = nil
+			} else {
+				v = t.UnixMicro()
+			}
+		default:
+			continue
+		}
+		if &out[0] == &args[0] {
+			out = append([]any(nil), args...)
+		}
+		out[i] = v
+	}
+	return out
+}
+
+type sqlRows struct{ r *sql.Rows }
+
+func (r *sqlRows) Next() bool { return r.r.Next() }
+func (r *sqlRows) Err() error { return r.r.Err() }
+func (r *sqlRows) Close()     { _ = r.r.Close() }
+func (r *sqlRows) Scan(dest ...any) error {
+	var fix []func()
+	conv := dest
+	for i, d := range dest {
+		switch t := d.(type) {
+		case *time.Time:
+			var n sql.NullInt64
+			if &conv[0] == &dest[0] {
+				conv = append([]any(nil), dest...)
+			}
+			conv[i] = &n
+			fix = append(fix, func() { *t = time.UnixMicro(n.Int64).UTC() })
+		case **time.Time:
+			var n sql.NullInt64
+			if &conv[0] == &dest[0] {
+				conv = append([]any(nil), dest...)
+			}
+			conv[i] = &n
+			fix = append(fix, func() {
+				if n.Valid {
+					v := time.UnixMicro(n.Int64).UTC()
+					*t = &v
+				} else {
+					*t = nil
+				}
+			})
+		}
+	}
+	if err := r.r.Scan(conv...); err != nil {
+		return err
+	}
+	for _, f := range fix {
+		f()
+	}
+	return nil
+}
+
+// sqlRow gives database/sql query results QueryRow semantics.
+type sqlRow struct {
+	rows rows
+	err  error
+}
+
+func (r *sqlRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return errNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Err()
+}

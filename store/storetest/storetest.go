@@ -1,0 +1,52 @@
+package storetest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/heraldhq/herald/store"
+)
+
+// Backend names a database the suite runs on.
+type Backend string
+
+const (
+	SQLite   Backend = "sqlite"
+	Postgres Backend = "postgres"
+)
+
+// Backends lists every supported database. Tests range over it so each
+// behaviour is proven on both.
+var Backends = []Backend{SQLite, Postgres}
+
+// URL returns a fresh, empty database URL for backend b.
+func URL(t testing.TB, b Backend) string {
+	t.Helper()
+	if b == Postgres {
+		return NewDatabase(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "herald.db")
+}
+
+// Open returns a fresh, migrated store on backend b, closed when the test ends.
+func Open(t testing.TB, b Backend) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, URL(t, b))
+	if err != nil {
+		t.Fatalf("open %s store: %v", b, err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate %s store: %v", b, err)
+	}
+	return s
+}
+
+// Each runs fn as a subtest on every backend.
+func Each(t *testing.T, fn func(t *testing.T, b Backend)) {
+	for _, b := range Backends {
+		t.Run(string(b), func(t *testing.T) { fn(t, b) })
+	}
+}
