@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +54,29 @@ const (
 func init() { gin.SetMode(gin.ReleaseMode) }
 
 // Handler returns the HTTP handler with every route.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return rewriteCustomMethods(s.engine()) }
+
+// Routes lists every route as "METHOD /path" in OpenAPI path syntax
+// ("/v1/actions/{id}"), for the OpenAPI drift test.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.engine().Routes() {
+		path := r.Path
+		if path == "/v1"+contactsImportRoute {
+			path = "/v1/contacts:import"
+		}
+		parts := strings.Split(path, "/")
+		for i, p := range parts {
+			if strings.HasPrefix(p, ":") {
+				parts[i] = "{" + p[1:] + "}"
+			}
+		}
+		out = append(out, r.Method+" "+strings.Join(parts, "/"))
+	}
+	return out
+}
+
+func (s *Server) engine() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
@@ -84,7 +107,7 @@ func (s *Server) Handler() http.Handler {
 	v1.PATCH("/contacts/:id", s.patchContact)
 	v1.POST("/contacts/:id/opt-out", s.optOutContact)
 	v1.GET("/ledger/entries", s.ledgerEntries)
-	return rewriteCustomMethods(r)
+	return r
 }
 
 // contactsImportRoute is where POST /v1/contacts:import is routed: gin's
@@ -254,8 +277,10 @@ func jsonError(err error) error {
 	case errors.As(err, &syntax):
 		return herald.Errorf(herald.CodeInvalidJSON, "malformed JSON at byte %d", syntax.Offset)
 	case errors.As(err, &typeErr):
-		return &herald.Error{Code: herald.CodeInvalidJSON, Message: fmt.Sprintf("field %q must be a %s", typeErr.Field, typeErr.Type),
-			Fields: []herald.FieldError{{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()}}}
+		field := strings.TrimPrefix(typeErr.Field, "Content.") // the embedded content's fields are top-level in JSON
+		want := jsonTypeName(typeErr.Type.Kind())
+		return &herald.Error{Code: herald.CodeInvalidJSON, Message: fmt.Sprintf("field %q must be %s", field, want),
+			Fields: []herald.FieldError{{Field: field, Message: "must be " + want}}}
 	case errors.As(err, &timeErr):
 		return herald.Errorf(herald.CodeInvalidJSON, "a time must be RFC 3339, e.g. 2026-01-02T15:04:05Z")
 	case errors.Is(err, io.EOF):
@@ -268,6 +293,23 @@ func jsonError(err error) error {
 			Fields: []herald.FieldError{{Field: f, Message: "is not a field of this request"}}}
 	}
 	return herald.Errorf(herald.CodeInvalidJSON, "invalid JSON: %v", err)
+}
+
+func jsonTypeName(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 // jsonRenderT writes v as JSON without escaping HTML characters (message

@@ -362,6 +362,11 @@ func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond)
 //
 // The length prefix makes the salt/payload boundary unambiguous.
 func HashPayload(salt, payload []byte) string {
+	sum := hashPayload(salt, payload)
+	return hex.EncodeToString(sum[:])
+}
+
+func hashPayload(salt, payload []byte) (sum [HashSize]byte) {
 	h := sha256.New()
 	h.Write([]byte(PayloadDomainTag))
 	var n [8]byte
@@ -369,7 +374,8 @@ func HashPayload(salt, payload []byte) string {
 	h.Write(n[:])
 	h.Write(salt)
 	h.Write(payload)
-	return hex.EncodeToString(h.Sum(nil))
+	h.Sum(sum[:0])
+	return sum
 }
 
 // NewSalt returns SaltSize fresh random bytes for HashPayload. Each payload
@@ -386,13 +392,21 @@ func isHexHash[S ~string | ~[]byte](s S) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if !lowerHex[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex marks the bytes allowed in a hex hash (a table: this runs three
+// times per verified entry).
+var lowerHex = func() (t [256]bool) {
+	for _, c := range "0123456789abcdef" {
+		t[c] = true
+	}
+	return t
+}()
 
 // ErrHashMismatch is wrapped by errors reporting a recomputed hash that
 // differs from the stored one.

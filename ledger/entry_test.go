@@ -321,7 +321,9 @@ func TestFastEntryMatchesSlow(t *testing.T) {
 		func(b []byte) []byte { return bytes.Replace(b, []byte(`"actor":"`), []byte(`"actor":"\u0041\/`), 1) },
 		func(b []byte) []byte { return append(bytes.TrimSuffix(b, []byte("}")), []byte(`,"actor":"x"}`)...) },
 		func(b []byte) []byte { return bytes.Replace(b, []byte(`"k0":`), []byte(`"k0":1,"k0":`), 1) },
-		func(b []byte) []byte { return bytes.Replace(b, []byte(`"time":"2026-01-02T03:04:05.123456Z"`), []byte(`"time":"2026-01-02T06:04:05.123456+03:00"`), 1) },
+		func(b []byte) []byte {
+			return bytes.Replace(b, []byte(`"time":"2026-01-02T03:04:05.123456Z"`), []byte(`"time":"2026-01-02T06:04:05.123456+03:00"`), 1)
+		},
 		func(b []byte) []byte { return bytes.Replace(b, []byte(`:1`), []byte(`:1.0e0`), 1) },
 		func(b []byte) []byte { return bytes.Replace(b, []byte(`"refs":{`), []byte(`"refs":{"é":"x",`), 1) },
 	}

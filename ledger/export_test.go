@@ -179,15 +179,14 @@ func (l *testLog) anchor(t testing.TB, size uint64) *Anchor {
 	if !ok {
 		t.Fatalf("no checkpoint at %d", size)
 	}
-	rng, err := l.tree.RangeState(size)
+	a, err := l.tree.Anchor(size, l.entries[size-1].Hash, []byte(msg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	incl, err := l.tree.InclusionProof(size-1, size)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := l.tree.Anchor(size, l.entries[size-2].Hash, []byte(msg)); err == nil {
+		t.Fatal("anchor with the wrong hash accepted")
 	}
-	return &Anchor{Size: size, Hash: l.entries[size-1].Hash, Note: msg, Range: rng, Inclusion: incl}
+	return a
 }
 
 func TestExportRoundTrip(t *testing.T) {

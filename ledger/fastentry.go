@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"slices"
 	"strconv"
@@ -43,8 +44,10 @@ type fastParser struct {
 	fe  fastEntry
 	tmp [][]byte   // per-depth value buffers for object canonicalisation
 	mem [][]member // per-depth member lists
-	buf []byte     // attrs output and then the hash preimage
-	pre []byte
+	buf []byte     // attrs output
+	pre []byte     // hash preimage
+	// payload line scratch
+	salt, data []byte
 }
 
 func (p *fastParser) ws() {
@@ -112,13 +115,18 @@ func (p *fastParser) str() ([]byte, bool) {
 	}
 	p.i++
 	start := p.i
+	ascii := true
 	for p.i < len(p.b) {
 		c := p.b[p.i]
+		if strPlain[c] {
+			p.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			s := p.b[start:p.i]
 			p.i++
-			if !utf8.Valid(s) {
+			if !ascii && !utf8.Valid(s) {
 				return nil, false
 			}
 			return s, true
@@ -127,10 +135,20 @@ func (p *fastParser) str() ([]byte, bool) {
 		case c < 0x20:
 			return nil, false
 		}
+		ascii = false // c >= 0x80
 		p.i++
 	}
 	return nil, false
 }
+
+// strPlain marks the bytes str copies without a second look: printable
+// ASCII other than '"' and '\\'.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (p *fastParser) strSlow(start int) ([]byte, bool) {
 	out := append([]byte(nil), p.b[start:p.i]...)
@@ -586,4 +604,70 @@ func (p *fastParser) hash() (sum [HashSize]byte, t time.Time, ok bool) {
 	b = append(b, `"}`...)
 	p.pre = b
 	return sha256.Sum256(b), t, true
+}
+
+// payloadLinePrefix starts every retained-payload line ExportWriter writes.
+var payloadLinePrefix = []byte(`{"type":"payload",`)
+
+// parsePayload parses a retained-payload line (type, hash, salt, data; no
+// purged flag) into p.salt and p.data; ok=false means "use the slow path".
+func (p *fastParser) parsePayload(b []byte) (hash []byte, ok bool) {
+	p.b, p.i = b, 0
+	if !p.expect('{') {
+		return nil, false
+	}
+	seen := 0
+	for {
+		key, ok := p.str()
+		if !ok || !p.expect(':') {
+			return nil, false
+		}
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		var bit int
+		switch string(key) {
+		case "type":
+			bit = 1
+			ok = string(s) == RecordPayload
+		case "hash":
+			bit = 2
+			hash = s
+		case "salt":
+			bit = 4
+			p.salt, ok = decodeB64(p.salt, s)
+		case "data":
+			bit = 8
+			p.data, ok = decodeB64(p.data, s)
+		default:
+			ok = false
+		}
+		if !ok || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		p.ws()
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		if p.peek() != '}' {
+			return nil, false
+		}
+		p.i++
+		break
+	}
+	p.ws()
+	return hash, p.i == len(p.b) && seen == 15
+}
+
+// decodeB64 decodes like encoding/json does for []byte fields.
+func decodeB64(dst, s []byte) ([]byte, bool) {
+	n := base64.StdEncoding.DecodedLen(len(s))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(dst[:n], s)
+	return dst[:n], err == nil
 }

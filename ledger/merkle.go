@@ -54,13 +54,43 @@ var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
 // The zero value is an empty tree ready to use.
 type Tree struct {
 	mu sync.RWMutex
-	// levels[l][i] is the hash of the perfect subtree at level l, index i,
-	// covering leaves [i·2^l, (i+1)·2^l).
+	// levels[l][i-base[l]] is the hash of the perfect subtree at level l,
+	// index i, covering leaves [i·2^l, (i+1)·2^l).
 	levels [][][HashSize]byte
+	// base[l] is the index of the first node stored at level l: 0, except
+	// for a tree resumed from a pruning anchor (NewTreeAt), which stores
+	// only the compact range of the pruned prefix.
+	base []uint64
+	size uint64
 }
 
 // NewTree returns an empty Tree.
 func NewTree() *Tree { return &Tree{} }
+
+// NewTreeAt returns a tree whose first size leaves are pruned and known only
+// through their compact range (Anchor.Range, RootComputer.State). It serves
+// roots at sizes ≥ size, consistency proofs from sizes ≥ size, and inclusion
+// proofs for leaves ≥ size; requests that need a pruned node fail.
+func NewTreeAt(size uint64, rangeHashes [][]byte) (*Tree, error) {
+	ids := compact.RangeNodes(0, size, nil)
+	if len(ids) != len(rangeHashes) {
+		return nil, fmt.Errorf("ledger: tree at size %d: got %d range hashes, want %d", size, len(rangeHashes), len(ids))
+	}
+	t := &Tree{size: size}
+	for l := 0; l < 64 && size>>l > 0; l++ {
+		t.levels = append(t.levels, nil)
+		t.base = append(t.base, size>>l) // first node at level l appended later
+	}
+	for i, id := range ids {
+		if len(rangeHashes[i]) != HashSize {
+			return nil, fmt.Errorf("ledger: tree at size %d: range hash %d is %d bytes, want %d", size, i, len(rangeHashes[i]), HashSize)
+		}
+		// Range nodes are the rightmost complete nodes of their levels.
+		t.base[id.Level] = id.Index
+		t.levels[id.Level] = [][HashSize]byte{[HashSize]byte(rangeHashes[i])}
+	}
+	return t, nil
+}
 
 // Append adds a leaf whose data is entryHash (the 32 raw bytes of the entry
 // hash; leaf index = seq) and returns the new size.
@@ -72,18 +102,24 @@ func (t *Tree) Append(entryHash []byte) (uint64, error) {
 	hashLeaf(&h, entryHash)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	index := t.size // index of the new node at the current level
 	for level := 0; ; level++ {
 		if level == len(t.levels) {
 			t.levels = append(t.levels, nil)
+			t.base = append(t.base, index)
 		}
 		t.levels[level] = append(t.levels[level], h)
-		n := len(t.levels[level])
-		if n%2 == 1 {
+		if index%2 == 0 {
 			break
 		}
-		copy(h[:], hashChildren(t.levels[level][n-2][:], h[:]))
+		// index is odd: its left sibling index-1 exists (stored, or a
+		// compact-range node of a pruned prefix) and the parent completes.
+		left := t.levels[level][index-1-t.base[level]]
+		copy(h[:], hashChildren(left[:], h[:]))
+		index /= 2
 	}
-	return uint64(len(t.levels[0])), nil
+	t.size++
+	return t.size, nil
 }
 
 // Size returns the number of leaves.
@@ -93,18 +129,18 @@ func (t *Tree) Size() uint64 {
 	return t.sizeLocked()
 }
 
-func (t *Tree) sizeLocked() uint64 {
-	if len(t.levels) == 0 {
-		return 0
-	}
-	return uint64(len(t.levels[0]))
-}
+func (t *Tree) sizeLocked() uint64 { return t.size }
 
-// node returns the stored hash of a perfect subtree; the caller holds mu and
-// has checked that the node exists.
-func (t *Tree) node(id compact.NodeID) []byte {
-	h := t.levels[id.Level][id.Index]
-	return h[:]
+// node returns the stored hash of a perfect subtree inside [0, size); the
+// caller holds mu. It fails only for nodes of a pruned prefix.
+func (t *Tree) node(id compact.NodeID) ([]byte, error) {
+	if int(id.Level) < len(t.levels) && id.Index >= t.base[id.Level] {
+		if k := id.Index - t.base[id.Level]; k < uint64(len(t.levels[id.Level])) {
+			h := t.levels[id.Level][k]
+			return h[:], nil
+		}
+	}
+	return nil, fmt.Errorf("ledger: merkle node (level %d, index %d) is pruned", id.Level, id.Index)
 }
 
 // Root returns the root hash of the tree at the given size (≤ Size()).
@@ -118,7 +154,11 @@ func (t *Tree) Root(size uint64) ([]byte, error) {
 	ids := compact.RangeNodes(0, size, nil)
 	hashes := make([][]byte, len(ids))
 	for i, id := range ids {
-		hashes[i] = t.node(id)
+		h, err := t.node(id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: root at size %d: %w", size, err)
+		}
+		hashes[i] = h
 	}
 	r, err := rangeFactory.NewRange(0, size, hashes)
 	if err != nil {
@@ -156,9 +196,13 @@ func (t *Tree) materialise(nodes proof.Nodes, what string, size uint64) ([][]byt
 	}
 	hashes := make([][]byte, len(nodes.IDs))
 	for i, id := range nodes.IDs {
-		// Every ID is a perfect subtree inside [0, size), hence stored; the
-		// copy keeps callers from aliasing the tree's storage.
-		hashes[i] = bytes.Clone(t.node(id))
+		// Every ID is a perfect subtree inside [0, size), hence stored
+		// unless pruned; the copy keeps callers from aliasing the tree.
+		h, err := t.node(id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %s: %w", what, err)
+		}
+		hashes[i] = bytes.Clone(h)
 	}
 	p, err := nodes.Rehash(hashes, hashChildren)
 	if err != nil {
@@ -248,7 +292,56 @@ func (t *Tree) RangeState(size uint64) ([][]byte, error) {
 	ids := compact.RangeNodes(0, size, nil)
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
-		out[i] = bytes.Clone(t.node(id))
+		h, err := t.node(id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: range state at size %d: %w", size, err)
+		}
+		out[i] = bytes.Clone(h)
 	}
 	return out, nil
+}
+
+// Anchor builds the pruning anchor at size (see Anchor): signedNote MUST be
+// the signed checkpoint at exactly size and lastHash the hash of entry
+// size-1. The store calls it before deleting entries [0, size) and persists
+// the result in the same transaction.
+func (t *Tree) Anchor(size uint64, lastHash string, signedNote []byte) (*Anchor, error) {
+	if size == 0 {
+		return nil, fmt.Errorf("ledger: anchor at size 0: nothing to prune")
+	}
+	rng, err := t.RangeState(size)
+	if err != nil {
+		return nil, err
+	}
+	incl, err := t.InclusionProof(size-1, size)
+	if err != nil {
+		return nil, err
+	}
+	lh, err := Entry{Seq: size - 1, Hash: lastHash}.HashBytes()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: anchor at size %d: %w", size, err)
+	}
+	root, err := t.Root(size)
+	if err != nil {
+		return nil, err
+	}
+	if err := proof.VerifyInclusion(Hasher, size-1, size, LeafHash(lh), incl, root); err != nil {
+		return nil, fmt.Errorf("ledger: anchor at size %d: hash %s is not leaf %d: %w", size, lastHash, size-1, err)
+	}
+	cp, err := ParseCheckpoint(noteBody(signedNote))
+	if err != nil {
+		return nil, fmt.Errorf("ledger: anchor at size %d: %w", size, err)
+	}
+	if cp.Size != size || !bytes.Equal(cp.Root, root) {
+		return nil, fmt.Errorf("ledger: anchor at size %d: checkpoint is for size %d / another root", size, cp.Size)
+	}
+	return &Anchor{Size: size, Hash: lastHash, Note: string(signedNote), Range: rng, Inclusion: incl}, nil
+}
+
+// noteBody returns the text of a signed note without verifying it.
+func noteBody(msg []byte) []byte {
+	if i := bytes.LastIndex(msg, []byte("\n\n")); i >= 0 {
+		return msg[:i+1]
+	}
+	return msg
 }

@@ -302,3 +302,65 @@ func BenchmarkTreeAppend(b *testing.B) {
 		}
 	}
 }
+
+func TestTreeResumedFromAnchor(t *testing.T) {
+	const n = 40
+	full := NewTree()
+	var data [][]byte
+	for i := uint64(0); i < n; i++ {
+		data = append(data, leafData(i))
+		if _, err := full.Append(data[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for a := uint64(0); a <= n; a++ {
+		st, err := full.RangeState(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTreeAt(a, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := a; i < n; i++ {
+			if _, err := tr.Append(data[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tr.Size() != n {
+			t.Fatalf("anchor %d: size %d", a, tr.Size())
+		}
+		for size := a; size <= n; size++ {
+			want, _ := full.Root(size)
+			got, err := tr.Root(size)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("anchor %d: root(%d): %v", a, size, err)
+			}
+			for idx := a; idx < size; idx++ {
+				p, err := tr.InclusionProof(idx, size)
+				if err != nil {
+					t.Fatalf("anchor %d: inclusion %d/%d: %v", a, idx, size, err)
+				}
+				if !refVerifyInclusion(idx, size, refLeaf(data[idx]), p, want) {
+					t.Fatalf("anchor %d: inclusion %d/%d does not verify", a, idx, size)
+				}
+			}
+			for m := a; m <= size; m++ {
+				p, err := tr.ConsistencyProof(m, size)
+				if err != nil {
+					t.Fatalf("anchor %d: consistency %d→%d: %v", a, m, size, err)
+				}
+				rm, _ := full.Root(m)
+				if err := proof.VerifyConsistency(Hasher, m, size, p, rm, want); err != nil {
+					t.Fatalf("anchor %d: consistency %d→%d: %v", a, m, size, err)
+				}
+			}
+		}
+		if _, err := tr.InclusionProof(0, n); a >= 2 && err == nil {
+			t.Fatalf("anchor %d: proof for pruned leaf 0 succeeded", a) // needs leaf 1, pruned
+		}
+	}
+	if _, err := NewTreeAt(5, nil); err == nil {
+		t.Fatal("NewTreeAt with missing range accepted")
+	}
+}

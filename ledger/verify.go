@@ -154,6 +154,16 @@ func Verify(ctx context.Context, r io.Reader, verifiers note.Verifiers) (Report,
 				continue
 			}
 		}
+		if v.inEntry && v.lastPayload != "" && bytes.HasPrefix(b, payloadLinePrefix) {
+			if h, ok := v.fp.parsePayload(b); ok && string(h) == v.lastPayload && len(v.fp.salt) > 0 {
+				var want [HashSize]byte
+				if _, err := hex.Decode(want[:], h); err == nil && hashPayload(v.fp.salt, v.fp.data) == want {
+					v.lastHasLine = true
+					v.rep.PayloadsVerified++
+					continue
+				}
+			}
+		}
 		rec, err := decodeLine(b, ln)
 		if err != nil {
 			return v.fail(badNoSeq("%v", err)), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -28,10 +29,10 @@ var (
 // non-nil error wrapping the cause. Callers act on the Decision and log the
 // error; they never need to special-case the error to stay safe.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	return e.decide(ctx, in, nil)
+	return e.decide(ctx, in, nil, e.timeout)
 }
 
-func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTracer) (Decision, error) {
+func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTracer, timeout time.Duration) (Decision, error) {
 	value, err := inputValue(in)
 	if err != nil {
 		return e.failClosed("", fmt.Errorf("build policy input: %w", err))
@@ -44,7 +45,7 @@ func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTrace
 		return e.failClosed(inputHash, errors.New("policy input has no now"))
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	opts := []rego.EvalOption{
 		rego.EvalParsedInput(value),
@@ -58,7 +59,7 @@ func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTrace
 	rs, err := e.query.Eval(ctx, opts...)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return e.failClosed(inputHash, fmt.Errorf("%w (%s): %v", ErrTimeout, e.timeout, err))
+			return e.failClosed(inputHash, fmt.Errorf("%w (%s): %v", ErrTimeout, timeout, err))
 		}
 		return e.failClosed(inputHash, fmt.Errorf("evaluate %s: %w", DecisionQuery, err))
 	}

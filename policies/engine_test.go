@@ -10,9 +10,11 @@ import (
 	"time"
 )
 
-// engine compiles the default bundle once for the package's tests.
+// engine compiles the default bundle once for the package's tests. Its
+// deadline is generous so that -race and a loaded CI machine test the rules,
+// not the scheduler; the deadline itself is tested with a slow bundle.
 var engine = sync.OnceValues(func() (*Engine, error) {
-	return Compile(context.Background(), DefaultBundle())
+	return Compile(context.Background(), DefaultBundle(), EvalTimeout(5*time.Second))
 })
 
 func mustEngine(t testing.TB) *Engine {
@@ -316,12 +318,8 @@ func mustLoc(t *testing.T, name string) *time.Location {
 }
 
 func TestDecideConcurrent(t *testing.T) {
-	// A generous deadline: this test is about shared use of one prepared
-	// query under -race on a busy machine, not about latency.
-	e, err := Compile(context.Background(), DefaultBundle(), EvalTimeout(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEngine(t)
+	var err error
 	variants := []func(*Input){
 		func(*Input) {},
 		func(in *Input) { in.Target.Contact.OptedOut = true },
@@ -586,5 +584,15 @@ func TestExplain(t *testing.T) {
 		return strings.HasPrefix(l, "consent.rego:") && strings.HasSuffix(l, ": contact.opted_out == true")
 	}) {
 		t.Errorf("trace lacks the opt-out check; got %d lines, first: %q", len(lines), lines[0])
+	}
+}
+
+func TestDefaultEvalTimeout(t *testing.T) {
+	e, err := Compile(context.Background(), DefaultBundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.timeout != DefaultEvalTimeout || DefaultEvalTimeout != 50*time.Millisecond {
+		t.Errorf("timeout %s", e.timeout)
 	}
 }

@@ -4,9 +4,15 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
+
+// ExplainTimeout is the deadline of an explained evaluation: tracing makes
+// evaluation an order of magnitude slower, and an officer's dry run can wait
+// where the send path cannot.
+const ExplainTimeout = 2 * time.Second
 
 // maxExplainLines bounds an explanation: a failing trace of a large bundle
 // runs to thousands of lines, and an officer reads the first screens.
@@ -17,7 +23,7 @@ const maxExplainLines = 500
 // ?explain=full. Tracing is slow; use it for dry runs, not the send path.
 func (e *Engine) Explain(ctx context.Context, in Input) (Decision, []string, error) {
 	buf := topdown.NewBufferTracer()
-	d, err := e.decide(ctx, in, buf)
+	d, err := e.decide(ctx, in, buf, max(e.timeout, ExplainTimeout))
 	seen := map[string]bool{}
 	var lines []string
 	for _, ev := range *buf {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -249,5 +250,19 @@ func testNoLeak(t *testing.T, srv *vaulttest.Server) {
 	}
 	if got.Data["token"] != canary {
 		t.Fatal("the canary was not actually read back")
+	}
+}
+
+func TestCredentialsPrintRedacted(t *testing.T) {
+	const tok, sid = "hvs.token-canary", "secret-id-canary"
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	for _, a := range []vault.Auth{vault.TokenAuth{Token: tok}, &vault.AppRoleAuth{RoleID: "r", SecretID: sid, WrappedSecretID: sid}} {
+		cfg := vault.Config{Address: "http://x", Auth: a}
+		s := fmt.Sprintf("%v %+v %#v %s", cfg, cfg, a, a)
+		l.Info("config", "auth", a, "cfg", cfg)
+		if strings.Contains(s+buf.String(), tok) || strings.Contains(s+buf.String(), sid) {
+			t.Fatalf("credential leaked: %s %s", s, buf.String())
+		}
 	}
 }
