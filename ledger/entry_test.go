@@ -364,3 +364,50 @@ func FuzzFastEntry(f *testing.F) {
 	f.Add([]byte(`{"type":"entry","seq":1,"org":"o","time":"2026-01-02T03:04:05Z","kind":"k","actor":"a","attrs":{"x":[1,2.5,-0,1e400]},"prev_hash":"` + strings.Repeat("0", 64) + `","hash":"` + strings.Repeat("0", 64) + `"}`))
 	f.Fuzz(func(t *testing.T, line []byte) { fastAgrees(t, line) })
 }
+
+// FuzzFastPayload holds the payload fast path to the reference decoder.
+func FuzzFastPayload(f *testing.F) {
+	f.Add([]byte(`{"type":"payload","hash":"` + goldenPayloadHash + `","salt":"WlpaWlpaWlpaWlpaWlpaWg==","data":"aGVsbG8="}`))
+	f.Add([]byte(`{"type":"payload","hash":"` + goldenPayloadHash + `","purged":true}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var p fastParser
+		h, ok := p.parsePayload(line)
+		if !ok {
+			return
+		}
+		rec, err := decodeLine(line, 1)
+		if err != nil {
+			t.Fatalf("fast path accepted a payload line the reference decoder rejects: %v\n%s", err, line)
+		}
+		if rec.Payload.Hash != string(h) || !bytes.Equal(rec.Payload.Salt, p.salt) || !bytes.Equal(rec.Payload.Data, p.data) || rec.Payload.Purged {
+			t.Fatalf("fast/reference payload differ for %s", line)
+		}
+	})
+}
+
+func TestCanonicalTime(t *testing.T) {
+	for s, want := range map[string]bool{
+		"2026-01-02T03:04:05.123456Z": true,
+		"2024-02-29T23:59:59.999999Z": true,
+		"2023-02-29T00:00:00.000000Z": false,
+		"2026-13-01T00:00:00.000000Z": false,
+		"2026-04-31T00:00:00.000000Z": false,
+		"2026-01-01T24:00:00.000000Z": false,
+		"2026-01-01T00:00:60.000000Z": false,
+		"0000-01-01T00:00:00.000000Z": false,
+		"0001-01-01T00:00:00.000000Z": false,
+		"0001-01-01T00:00:00.000001Z": true,
+		"2026-01-02T03:04:05.12345Z":  false,
+		"2026-01-02T03:04:05.123456+": false,
+	} {
+		if got := canonicalTime([]byte(s)); got != want {
+			t.Errorf("canonicalTime(%s) = %v, want %v", s, got, want)
+		}
+		if want {
+			tm, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil || tm.UTC().Format(TimeFormat) != s {
+				t.Errorf("%s: time.Parse disagrees: %v", s, err)
+			}
+		}
+	}
+}

@@ -558,12 +558,16 @@ func (p *fastParser) hash() (sum [HashSize]byte, t time.Time, ok bool) {
 		(fe.seq == 0 && string(fe.prevHash) != ZeroHash) {
 		return sum, t, false
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(fe.tm))
-	if err != nil || t.IsZero() || t.Nanosecond()%1000 != 0 {
-		return sum, t, false
-	}
-	if y := t.UTC().Year(); y < 1 || y > 9999 {
-		return sum, t, false
+	canonTime := canonicalTime(fe.tm)
+	if !canonTime {
+		var err error
+		t, err = time.Parse(time.RFC3339Nano, string(fe.tm))
+		if err != nil || t.IsZero() || t.Nanosecond()%1000 != 0 {
+			return sum, t, false
+		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return sum, t, false
+		}
 	}
 	b := append(p.pre[:0], EntryDomainTag...)
 	b, _ = hex.AppendDecode(b, fe.prevHash)
@@ -600,11 +604,52 @@ func (p *fastParser) hash() (sum [HashSize]byte, t time.Time, ok bool) {
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, fe.seq, 10)
 	b = append(b, `,"time":"`...)
-	b = t.UTC().AppendFormat(b, TimeFormat)
+	if canonTime {
+		b = append(b, fe.tm...)
+	} else {
+		b = t.UTC().AppendFormat(b, TimeFormat)
+	}
 	b = append(b, `"}`...)
 	p.pre = b
 	return sha256.Sum256(b), t, true
 }
+
+// canonicalTime reports whether s is already a valid, non-zero time in
+// TimeFormat, so that parsing and re-formatting it (which would give back
+// s) can be skipped. Anything else takes the time.Parse path.
+func canonicalTime(s []byte) bool {
+	const layout = "dddd-dd-ddTdd:dd:dd.ddddddZ"
+	if len(s) != len(layout) {
+		return false
+	}
+	for i := 0; i < len(layout); i++ {
+		if layout[i] == 'd' {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		} else if s[i] != layout[i] {
+			return false
+		}
+	}
+	num := func(a, b int) int {
+		n := 0
+		for _, c := range s[a:b] {
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	if year < 1 || month < 1 || month > 12 || day < 1 || num(11, 13) > 23 || num(14, 16) > 59 || num(17, 19) > 59 {
+		return false
+	}
+	if day > time.Date(year, time.Month(month)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return false
+	}
+	return string(s) != "0001-01-01T00:00:00.000000Z" // the zero time is invalid
+}
+
+// entryLinePrefix starts every entry line ExportWriter writes.
+var entryLinePrefix = []byte(`{"type":"entry",`)
 
 // payloadLinePrefix starts every retained-payload line ExportWriter writes.
 var payloadLinePrefix = []byte(`{"type":"payload",`)

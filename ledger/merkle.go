@@ -51,7 +51,12 @@ var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
 //
 // A Tree is safe for concurrent use: Append takes a write lock, readers a
 // read lock, so one goroutine may append while others serve proofs.
-// The zero value is an empty tree ready to use.
+// The zero value is an empty tree ready to use; NewTreeAt resumes a tree
+// after pruning, and Tree.Anchor builds the anchor to persist before pruning.
+//
+// Leaves MUST be appended in seq order, each exactly once; a Tree rebuilt
+// from the store MUST be fed every entry hash from seq 0 (or from the
+// pruning anchor).
 type Tree struct {
 	mu sync.RWMutex
 	// levels[l][i-base[l]] is the hash of the perfect subtree at level l,
@@ -262,6 +267,10 @@ func (c *RootComputer) Append(entryHash []byte) error {
 	hashLeaf(&h, entryHash)
 	return c.r.Append(h[:], nil)
 }
+
+// appendLeafHash adds an already computed leaf hash; leaf MUST NOT be
+// modified afterwards (the range keeps it).
+func (c *RootComputer) appendLeafHash(leaf []byte) error { return c.r.Append(bytes.Clone(leaf), nil) }
 
 // Size returns the number of leaves appended so far (including the resumed
 // prefix).

@@ -66,7 +66,6 @@ func (r Report) String() string {
 // verifier is the streaming state of Verify.
 type verifier struct {
 	vs     note.Verifiers
-	fp     fastParser
 	rep    Report
 	header *Header
 	next   uint64 // seq expected next
@@ -96,9 +95,8 @@ type pendingCP struct {
 
 // errBad carries a verification failure (as opposed to an I/O error).
 type errBad struct {
-	seq  *uint64
-	line int
-	msg  string
+	seq *uint64
+	msg string
 }
 
 func (e *errBad) Error() string { return e.msg }
@@ -128,56 +126,84 @@ func badNoSeq(format string, args ...any) error {
 func Verify(ctx context.Context, r io.Reader, verifiers note.Verifiers) (Report, error) {
 	v := &verifier{vs: verifiers}
 	xr := NewExportReader(r)
-	for n := 0; ; n++ {
-		if n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return v.rep, fmt.Errorf("ledger: verify interrupted after %d entries: %w", v.rep.Entries, err)
-			}
+	ph := newPrehasher()
+	defer ph.close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return v.rep, fmt.Errorf("ledger: verify interrupted after %d entries: %w", v.rep.Entries, err)
 		}
-		b, ln, err := xr.nextLine()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, ErrMalformed) {
-				return v.fail(badNoSeq("%v", err)), nil
-			}
-			return v.rep, err
-		}
-		v.line = ln
-		if v.header != nil && bytes.HasPrefix(b, entryLinePrefix) && v.fp.parseEntry(b) {
-			handled, err := v.fastEntry()
+		b, rerr := ph.fill(xr)
+		ph.submit(b)
+		// Process finished batches in order; drain everything before
+		// acting on a read error, so earlier problems are reported first.
+		for len(ph.inflight) > 0 && (len(ph.inflight) >= ph.depth || rerr != nil) {
+			b := ph.next()
+			err := v.batch(b)
+			ph.release(b)
 			if err != nil {
 				return v.fail(err), nil
 			}
-			if handled {
-				continue
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if errors.Is(rerr, ErrMalformed) {
+				v.line = 0
+				return v.fail(v.malformed(rerr)), nil
 			}
-		}
-		if v.inEntry && v.lastPayload != "" && bytes.HasPrefix(b, payloadLinePrefix) {
-			if h, ok := v.fp.parsePayload(b); ok && string(h) == v.lastPayload && len(v.fp.salt) > 0 {
-				var want [HashSize]byte
-				if _, err := hex.Decode(want[:], h); err == nil && hashPayload(v.fp.salt, v.fp.data) == want {
-					v.lastHasLine = true
-					v.rep.PayloadsVerified++
-					continue
-				}
-			}
-		}
-		rec, err := decodeLine(b, ln)
-		if err != nil {
-			return v.fail(badNoSeq("%v", err)), nil
-		}
-		if err := v.record(rec); err != nil {
-			return v.fail(err), nil
+			return v.rep, rerr
 		}
 	}
+	v.line = 0
 	if err := v.finish(); err != nil {
-		v.line = 0
 		return v.fail(err), nil
 	}
 	v.rep.OK = true
 	return v.rep, nil
+}
+
+// batch runs the in-order checks over one prehashed batch.
+func (v *verifier) batch(b *batch) error {
+	for i := range b.lines {
+		l := &b.lines[i]
+		v.line = l.n
+		switch l.kind {
+		case preEntry:
+			if v.header != nil && l.seq == v.next && string(l.org) == v.header.Org && string(l.prevHash) == v.prev &&
+				(l.seq != 0 || string(l.kindName) == KindLedgerGenesis) {
+				v.closeEntry()
+				if err := v.acceptLeaf(l.seq, l.leaf, string(l.hash), string(l.payloadHash)); err != nil {
+					return err
+				}
+				continue
+			}
+		case prePayload:
+			if v.inEntry && v.lastPayload != "" && string(l.payloadOf) == v.lastPayload {
+				v.lastHasLine = true
+				v.rep.PayloadsVerified++
+				continue
+			}
+		}
+		// Reference path: anything unusual, and every failure.
+		rec, err := decodeLine(b.buf[l.start:l.end], l.n)
+		if err != nil {
+			return v.malformed(err)
+		}
+		if err := v.record(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// malformed reports an undecodable line; it stands where entry v.next was
+// expected, so that is the first seq that cannot be trusted.
+func (v *verifier) malformed(err error) error {
+	if v.header == nil {
+		return badNoSeq("%v", err)
+	}
+	return bad(v.next, "%v", err)
 }
 
 func (v *verifier) fail(err error) Report {
@@ -286,9 +312,7 @@ func (v *verifier) openCheckpoint(msg string, size uint64) (Checkpoint, error) {
 }
 
 func (v *verifier) onEntry(e *Entry) error {
-	if err := v.closeEntry(); err != nil {
-		return err
-	}
+	v.closeEntry()
 	if e.Seq != v.next {
 		if e.Seq > v.next {
 			return bad(v.next, "entry seq %d is missing: the next entry in the export has seq %d (deleted or reordered)", v.next, e.Seq)
@@ -322,35 +346,15 @@ func (v *verifier) onEntry(e *Entry) error {
 	return v.accept(e.Seq, sum, e.Hash, e.PayloadHash)
 }
 
-// entryLinePrefix starts every entry line ExportWriter writes.
-var entryLinePrefix = []byte(`{"type":"entry",`)
-
-// fastEntry verifies the entry line parsed by v.fp. It returns handled=false
-// without touching any state when the line needs the reference path, which
-// includes every failure, so that problems are always reported by onEntry.
-func (v *verifier) fastEntry() (handled bool, err error) {
-	fe := &v.fp.fe
-	if fe.seq != v.next || string(fe.org) != v.header.Org || string(fe.prevHash) != v.prev ||
-		(fe.seq == 0 && string(fe.kind) != KindLedgerGenesis) {
-		return false, nil
-	}
-	sum, _, ok := v.fp.hash()
-	if !ok {
-		return false, nil
-	}
-	var stored [HashSize]byte
-	if _, err := hex.Decode(stored[:], fe.hash); err != nil || stored != sum {
-		return false, nil
-	}
-	if err := v.closeEntry(); err != nil {
-		return true, err
-	}
-	return true, v.accept(fe.seq, sum, string(fe.hash), string(fe.payloadHash))
-}
-
 // accept records a verified entry and checks the checkpoints waiting for it.
 func (v *verifier) accept(seq uint64, sum [HashSize]byte, hash, payloadHash string) error {
-	if err := v.rc.Append(sum[:]); err != nil {
+	var leaf [HashSize]byte
+	hashLeaf(&leaf, sum[:])
+	return v.acceptLeaf(seq, leaf, hash, payloadHash)
+}
+
+func (v *verifier) acceptLeaf(seq uint64, leaf [HashSize]byte, hash, payloadHash string) error {
+	if err := v.rc.appendLeafHash(leaf[:]); err != nil {
 		return bad(seq, "merkle append at entry %d: %v", seq, err)
 	}
 	v.prev = hash
@@ -370,12 +374,11 @@ func (v *verifier) accept(seq uint64, sum [HashSize]byte, hash, payloadHash stri
 }
 
 // closeEntry does the bookkeeping when the lines of the previous entry end.
-func (v *verifier) closeEntry() error {
+func (v *verifier) closeEntry() {
 	if v.inEntry && v.lastPayload != "" && !v.lastHasLine {
 		v.rep.PayloadsMissing++
 	}
 	v.inEntry = false
-	return nil
 }
 
 func (v *verifier) onPayload(p *PayloadRecord) error {
@@ -404,9 +407,7 @@ func (v *verifier) onPayload(p *PayloadRecord) error {
 }
 
 func (v *verifier) onCheckpoint(c *CheckpointRecord) error {
-	if err := v.closeEntry(); err != nil {
-		return err
-	}
+	v.closeEntry()
 	cp, err := v.openCheckpoint(c.Note, c.Size)
 	if err != nil {
 		return err // FirstBadSeq: first entry after the last good checkpoint
@@ -457,9 +458,7 @@ func (v *verifier) finish() error {
 	if v.header == nil {
 		return badNoSeq("empty export: no header line")
 	}
-	if err := v.closeEntry(); err != nil {
-		return err
-	}
+	v.closeEntry()
 	if len(v.pending) > 0 {
 		p := v.pending[len(v.pending)-1]
 		v.line = p.line

@@ -476,3 +476,19 @@ func BenchmarkVerify(b *testing.B) {
 		b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "entries/cpu-s")
 	}
 }
+
+// TestVerifyBatchBoundaries reruns the tamper suite with tiny batches, so
+// that every check also happens across batch boundaries of the parallel
+// pre-hashing stage.
+func TestVerifyBatchBoundaries(t *testing.T) {
+	saved := verifyBatchLines
+	defer func() { verifyBatchLines = saved }()
+	for _, n := range []int{1, 2, 7} {
+		verifyBatchLines = n
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			TestVerifyTamperSuite(t)
+			TestVerifyPrunedAnchor(t)
+			TestVerifyErasureAndRetention(t)
+		})
+	}
+}

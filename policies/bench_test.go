@@ -125,3 +125,22 @@ func BenchmarkInputHash(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideFloor decides with a bundle whose decision is a constant:
+// the cost of input encoding, hashing, evaluation setup and schema checks,
+// against which the default bundle's rules can be judged.
+func BenchmarkDecideFloor(b *testing.B) {
+	e, err := Compile(context.Background(),
+		bundleWith(`decision := {"outcome": "allow", "reasons": [], "suggestions": [], "risk": {"score": 0, "factors": []}} if input.now`),
+		EvalTimeout(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := realisticInput()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Decide(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -45,10 +46,21 @@ func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTrace
 		return e.failClosed(inputHash, errors.New("policy input has no now"))
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The deadline cancels evaluation through a timer rather than a context
+	// deadline: with an external Cancel the evaluator does not start a
+	// watcher goroutine per decision.
+	cancel := topdown.NewCancel()
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		cancel.Cancel()
+	})
+	defer timer.Stop()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
 	opts := []rego.EvalOption{
 		rego.EvalParsedInput(value),
+		rego.EvalExternalCancel(cancel),
 		// Hand back the raw term: decodeDecision reads it directly instead
 		// of going through map[string]any.
 		rego.EvalGenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
@@ -58,8 +70,11 @@ func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTrace
 	}
 	rs, err := e.query.Eval(ctx, opts...)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		switch {
+		case timedOut.Load():
 			return e.failClosed(inputHash, fmt.Errorf("%w (%s): %v", ErrTimeout, timeout, err))
+		case ctx.Err() != nil:
+			return e.failClosed(inputHash, fmt.Errorf("evaluate %s: %w", DecisionQuery, context.Cause(ctx)))
 		}
 		return e.failClosed(inputHash, fmt.Errorf("evaluate %s: %w", DecisionQuery, err))
 	}

@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -46,15 +47,15 @@ func realisticInput() Input {
 			ID: "act-1", Kind: "message", Purpose: "marketing", Recipients: 1,
 			Content: ContentStats{Length: 180, Domains: []string{"example.org"}, CapsRatio: 0.05, ParseMode: "HTML"},
 		},
-		Actor: ActorInput{Principal: "op-1", Roles: []string{"operator"}},
+		Actor: ActorInput{Principal: "principal-5d1e", Roles: []string{"operator"}},
 		Account: AccountInput{
-			ID: "acc-1", Kind: "bot", Connector: "botapi", AgeDays: 400, Status: "active",
+			ID: "account-e2b4", Kind: "bot", Connector: "botapi", AgeDays: 400, Status: "active",
 			Sends24h: 100, BaselineDaily7d: 120,
 		},
 		Target: TargetInput{
-			ChatID: "c-1", Type: "user",
+			ChatID: "chat-7f3a", Type: "user",
 			Contact: &ContactInput{
-				ID: "ct-1", Timezone: "Europe/Berlin", Language: "de",
+				ID: "contact-91c2", Timezone: "Europe/Berlin", Language: "de",
 				Consents: map[string]ConsentInput{
 					"marketing": {Basis: "consent", Source: "signup_form", At: ts("2025-06-01T10:00:00Z")},
 				},
@@ -259,9 +260,24 @@ func TestDecideDefaultBundle(t *testing.T) {
 			if !slices.Equal(roles, tc.stages) {
 				t.Errorf("approval roles %v, want %v", roles, tc.stages)
 			}
+			// Messages reach logs and operators: no identifier of a person,
+			// chat, account or actor may leak into them.
+			ids := []string{"chat-7f3a", "contact-91c2", "principal-5d1e", "account-e2b4", "ch-1"}
 			for _, r := range d.Reasons {
 				if r.Message == "" || (r.Severity != "deny" && r.Severity != "warning") {
 					t.Errorf("reason %+v lacks a message or severity", r)
+				}
+				for _, id := range ids {
+					if strings.Contains(r.Message, id) {
+						t.Errorf("reason %s leaks %s: %q", r.Rule, id, r.Message)
+					}
+				}
+			}
+			for _, s := range d.Suggestions {
+				for _, id := range ids {
+					if strings.Contains(s.Message, id) || strings.Contains(fmt.Sprint(s.Patch), id) {
+						t.Errorf("suggestion %s leaks %s", s.Rule, id)
+					}
 				}
 			}
 			if d.BundleHash != e.Hash() || len(d.InputHash) != 64 {
@@ -595,4 +611,25 @@ func TestDefaultEvalTimeout(t *testing.T) {
 	if e.timeout != DefaultEvalTimeout || DefaultEvalTimeout != 50*time.Millisecond {
 		t.Errorf("timeout %s", e.timeout)
 	}
+}
+
+func TestDecideHonoursCallerCancellation(t *testing.T) {
+	b := bundleWith(`slow if {
+	some i in numbers.range(1, 3000)
+	some j in numbers.range(1, 3000)
+	i * j == -1
+}
+
+decision := {"outcome": "allow", "reasons": [], "suggestions": [], "risk": {"score": 0, "factors": []}} if not slow`)
+	e, err := Compile(context.Background(), b, EvalTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+	defer cancel()
+	d, err := e.Decide(ctx, realisticInput())
+	if err == nil || errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want the caller's deadline", err)
+	}
+	assertFailClosed(t, d)
 }

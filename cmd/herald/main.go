@@ -6,12 +6,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/heraldhq/herald"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -21,9 +25,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "herald:", err)
+		fmt.Fprintln(os.Stderr, "herald:", describe(err))
 		os.Exit(1)
 	}
+}
+
+// describe renders an error for a person at a terminal, listing each
+// invalid field of a validation error.
+func describe(err error) string {
+	var he *herald.Error
+	if !errors.As(err, &he) || len(he.Fields) == 0 {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(he.Message)
+	for _, f := range he.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
+	}
+	return b.String()
 }
 
 func newRootCmd() *cobra.Command {

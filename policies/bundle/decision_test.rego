@@ -57,3 +57,15 @@ test_risk_is_reported if {
 	d.risk.score == 45
 	d.risk.factors == [{"name": "cold_outreach", "points": 20}, {"name": "new_account", "points": 25}]
 }
+
+test_high_risk_denies_with_fixes if {
+	d := herald.decision with input as fx.patched({
+		"account": {"kind": "user", "age_days": 3},
+		"action": {"content": {"links": 1, "shortened_links": 1}},
+		"target": {"contact": {"last_inbound_at": "2026-03-01T10:00:00Z"}},
+		"org": {"params": {"risk": {"deny_at": 50}}},
+	})
+	d.outcome == "deny"
+	[r.rule | some r in d.reasons] == ["risk.high"]
+	{s.message | some s in d.suggestions} == {"remove shortened links", "remove links that are not needed"}
+}

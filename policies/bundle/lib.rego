@@ -5,9 +5,8 @@ package herald.lib
 
 # params are the bundle defaults with the organisation's overrides merged
 # over them; object.union merges nested objects key by key, so an org can
-# change one cap without restating the others.
-# Without overrides the defaults are used as they are, sparing a deep merge
-# on every decision.
+# change one cap without restating the others. Without overrides the
+# defaults are used as they are, sparing a deep merge on every decision.
 params := object.union(data.herald.params, input.org.params) if {
 	is_object(input.org.params)
 	count(input.org.params) > 0

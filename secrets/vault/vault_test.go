@@ -50,6 +50,7 @@ func TestVault(t *testing.T) {
 	t.Run("Transit", func(t *testing.T) { testTransit(t, c) })
 	t.Run("Signer", func(t *testing.T) { testSigner(t, srv, c) })
 	t.Run("Cached", func(t *testing.T) { testCached(t, c) })
+	t.Run("Rotator", func(t *testing.T) { testRotator(t, c) })
 	t.Run("NoLeak", func(t *testing.T) { testNoLeak(t, srv) })
 }
 
@@ -263,6 +264,47 @@ func TestCredentialsPrintRedacted(t *testing.T) {
 		l.Info("config", "auth", a, "cfg", cfg)
 		if strings.Contains(s+buf.String(), tok) || strings.Contains(s+buf.String(), sid) {
 			t.Fatalf("credential leaked: %s %s", s, buf.String())
+		}
+	}
+}
+
+// testRotator rotates each Vault-held secret class through the Rotator and
+// checks the events carry versions and nothing else.
+func testRotator(t *testing.T, c *vault.Client) {
+	ctx := testCtx(t)
+	sig := vault.TransitSigningKey{Client: c, Key: "rotator-checkpoints", Name: "herald.test/rot"}
+	if err := sig.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateKey(ctx, "rotator-encryption", vault.KeyAES256); err != nil {
+		t.Fatal(err)
+	}
+	pseudo := secrets.Pseudonymizer{Store: c}
+	if _, err := pseudo.Ref(ctx, "rot-org", "phone", "+1"); err != nil {
+		t.Fatal(err)
+	}
+	var events []secrets.RotationEvent
+	r := &secrets.Rotator{OnRotate: func(_ context.Context, ev secrets.RotationEvent) { events = append(events, ev) }}
+	rotations := []secrets.Rotation{
+		{Secret: "transit/rotator-checkpoints", Every: time.Hour, Rotate: sig.Rotate},
+		{Secret: "transit/rotator-encryption", Every: time.Hour, Rotate: func(ctx context.Context) (int, int, error) {
+			return c.RotateKey(ctx, "rotator-encryption")
+		}},
+		{Secret: "pepper/rot-org", Every: time.Hour, Rotate: func(ctx context.Context) (int, int, error) {
+			return pseudo.Rotate(ctx, "rot-org")
+		}},
+	}
+	for _, rot := range rotations {
+		if _, err := r.RotateNow(ctx, rot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(events) != 3 {
+		t.Fatalf("events = %+v", events)
+	}
+	for i, ev := range events {
+		if ev.Secret != rotations[i].Secret || ev.OldVersion != 1 || ev.NewVersion != 2 {
+			t.Errorf("event %d = %+v, want %s 1 -> 2", i, ev, rotations[i].Secret)
 		}
 	}
 }

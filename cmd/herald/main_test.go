@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/connectors/sandbox"
+	"github.com/heraldhq/herald/store/storetest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herald-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "herald")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build herald: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	storetest.Main(m)
+}
+
+// proc is a running "herald serve".
+type proc struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for the child process's writer
+// goroutine and the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs herald serve and waits until it answers /readyz.
+func start(t *testing.T, dataDir, dbURL string) *proc {
+	t.Helper()
+	p := &proc{addr: freeAddr(t), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	p.cmd = exec.Command(binary, "serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", dbURL)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _, _ = p.cmd.Process.Wait() })
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("herald serve did not become ready: %s", p.stderr.String())
+	return nil
+}
+
+func (p *proc) call(t *testing.T, method, path, token string, body any) map[string]any {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+	}
+	return out
+}
+
+var (
+	keyPattern     = regexp.MustCompile(`hk_[A-Za-z0-9]+_[A-Za-z0-9]+`)
+	accountPattern = regexp.MustCompile(`Sandbox account: (\S+)`)
+)
+
+// TestRestartDeliversQueuedWorkExactlyOnce kills a server (SIGKILL, no
+// shutdown) with an action queued, starts it again, and checks the action
+// is delivered exactly once — on both databases.
+func TestRestartDeliversQueuedWorkExactlyOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		dataDir := t.TempDir()
+		dbURL := ""
+		if b == storetest.Postgres {
+			dbURL = storetest.NewDatabase(t)
+		}
+		p := start(t, dataDir, dbURL)
+		key := keyPattern.FindString(p.stdout.String())
+		m := accountPattern.FindStringSubmatch(p.stdout.String())
+		if key == "" || m == nil {
+			t.Fatalf("no bootstrap key or account printed: %q", p.stdout.String())
+		}
+		if strings.Contains(p.stderr.String(), key) {
+			t.Fatal("the bootstrap key was written to the logs")
+		}
+		res := p.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": m[1], "target": "-1001234567890",
+			"purpose": "transactional", "text": "survives a crash", "schedule_at": time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339Nano)})
+		action, _ := res["action"].(map[string]any)
+		if action["status"] != "scheduled" {
+			t.Fatalf("submit: %v", res)
+		}
+		id := action["id"].(string)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = p.cmd.Process.Wait()
+
+		p2 := start(t, dataDir, dbURL)
+		if keyPattern.MatchString(p2.stdout.String()) {
+			t.Fatal("a restart printed a new bootstrap key")
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got := p2.call(t, "GET", "/v1/actions/"+id, key, nil)
+			if st := got["action"].(map[string]any)["status"]; st == "delivered" {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("not delivered after restart: %v", st)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		// Graceful stop, then count what the sandbox recorded.
+		_ = p2.cmd.Process.Signal(os.Interrupt)
+		_, _ = p2.cmd.Process.Wait()
+		msgs, err := sandbox.ReadJournal(filepath.Join(dataDir, "sandbox.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, msg := range msgs {
+			if msg.ActionID == id {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("action delivered %d times, want exactly once", n)
+		}
+		if !strings.Contains(p2.stderr.String(), `"msg":"stopped"`) {
+			t.Fatalf("no clean shutdown: %s", p2.stderr.String())
+		}
+	})
+}
+
+func run(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestKeysAndMigrateCommands(t *testing.T) {
+	dir := t.TempDir()
+	out, err := run(t, nil, "migrate", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "sqlite schema at version 1") {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
+	// keys need an organisation: a first serve bootstraps one.
+	p := start(t, dir, "")
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	_, _ = p.cmd.Process.Wait()
+	tok, err := run(t, nil, "keys", "create", "--data-dir", dir, "--principal", "auditor-ann", "--role", "auditor")
+	tok = strings.TrimSpace(lastLine(tok))
+	if err != nil || !keyPattern.MatchString(tok) {
+		t.Fatalf("keys create: %v %s", err, tok)
+	}
+	list, err := run(t, nil, "keys", "list", "--data-dir", dir)
+	if err != nil || !strings.Contains(list, "auditor-ann") || strings.Contains(list, tok) {
+		t.Fatalf("keys list: %v %s", err, list)
+	}
+	prefix := strings.Split(tok, "_")[1]
+	if out, err := run(t, nil, "keys", "revoke", prefix, "--data-dir", dir); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke: %v %s", err, out)
+	}
+	list, _ = run(t, nil, "keys", "list", "--data-dir", dir)
+	if !strings.Contains(list, "revoked") {
+		t.Fatalf("revoked key not shown as revoked: %s", list)
+	}
+	if out, err := run(t, nil, "keys", "create", "--data-dir", dir, "--principal", "x", "--role", "root"); err == nil || !strings.Contains(out, "unknown role") {
+		t.Fatalf("bad role accepted: %s", out)
+	}
+}
+
+func lastLine(s string) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	last := ""
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) != "" && !strings.HasPrefix(sc.Text(), "{") {
+			last = sc.Text()
+		}
+	}
+	return last
+}
+
+// TestConfigPrecedence: flag > HERALD_* environment > YAML file.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "herald.yaml")
+	os.WriteFile(file, []byte("data-dir: "+filepath.Join(dir, "from-file")+"\nlog-level: debug\n"), 0o600)
+	if _, err := run(t, []string{"HERALD_CONFIG=" + file}, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from-file", "herald.db")); err != nil {
+		t.Fatalf("YAML data-dir not used: %v", err)
+	}
+	if _, err := run(t, []string{"HERALD_CONFIG=" + file, "HERALD_DATA_DIR=" + filepath.Join(dir, "from-env")}, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from-env", "herald.db")); err != nil {
+		t.Fatalf("env did not win over the file: %v", err)
+	}
+	if _, err := run(t, []string{"HERALD_DATA_DIR=" + filepath.Join(dir, "from-env")}, "migrate", "--config", file, "--data-dir", filepath.Join(dir, "from-flag")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "from-flag", "herald.db")); err != nil {
+		t.Fatalf("flag did not win: %v", err)
+	}
+	os.WriteFile(file, []byte("data-dirr: x\n"), 0o600)
+	if out, err := run(t, nil, "migrate", "--config", file); err == nil || !strings.Contains(out, `unknown key "data-dirr"`) {
+		t.Fatalf("unknown YAML key accepted: %s", out)
+	}
+	if out, err := run(t, []string{"HERALD_LOG_LEVEL=loud"}, "migrate", "--data-dir", dir); err == nil || !strings.Contains(out, "log-level") {
+		t.Fatalf("bad env value accepted: %s", out)
+	}
+	help, _ := run(t, nil, "serve", "--help")
+	for _, want := range []string{"--database-url", "HERALD_", "--listen"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve --help lacks %q", want)
+		}
+	}
+}
