@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -174,4 +175,44 @@ func NewVerifiers(vkeys ...string) (note.Verifiers, error) {
 		list = append(list, v)
 	}
 	return note.VerifierList(list...), nil
+}
+
+// NewExternalSigner returns a note.Signer whose Ed25519 signatures come from
+// sign, e.g. Vault Transit's sign endpoint (key type ed25519), so the private
+// key never leaves the key store. pub is that key's public key; the verifier
+// key to publish is returned with it. sign MUST return a plain 64-byte
+// Ed25519 signature of msg.
+func NewExternalSigner(name string, pub ed25519.PublicKey, sign func(msg []byte) ([]byte, error)) (signer note.Signer, vkey string, err error) {
+	vkey, err = note.NewEd25519VerifierKey(name, pub)
+	if err != nil {
+		return nil, "", fmt.Errorf("ledger: external signer %q: %w", name, err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", fmt.Errorf("ledger: external signer %q: %w", name, err)
+	}
+	return &externalSigner{name: name, hash: v.KeyHash(), pub: pub, sign: sign}, vkey, nil
+}
+
+type externalSigner struct {
+	name string
+	hash uint32
+	pub  ed25519.PublicKey
+	sign func([]byte) ([]byte, error)
+}
+
+func (s *externalSigner) Name() string    { return s.name }
+func (s *externalSigner) KeyHash() uint32 { return s.hash }
+
+// Sign calls the external signer and checks the signature before use, so a
+// misconfigured key store fails here rather than in every auditor's hands.
+func (s *externalSigner) Sign(msg []byte) ([]byte, error) {
+	sig, err := s.sign(msg)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: external signer %q: %w", s.name, err)
+	}
+	if !ed25519.Verify(s.pub, msg, sig) {
+		return nil, fmt.Errorf("ledger: external signer %q returned a signature that does not verify with its public key", s.name)
+	}
+	return sig, nil
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -101,5 +102,37 @@ func TestParseCheckpointRejects(t *testing.T) {
 	}
 	if _, err := ParseCheckpoint([]byte("o\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestExternalSigner(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, vkey, err := NewExternalSigner("herald.example/org/transit-1", pub, func(msg []byte) ([]byte, error) {
+		return ed25519.Sign(priv, msg), nil // stands in for Vault Transit
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := Checkpoint{Origin: "herald.example/org", Size: 9, Root: make([]byte, HashSize)}
+	msg, err := Sign(cp, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := NewVerifiers(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCheckpoint(msg, vs); err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	bad, _, _ := NewExternalSigner("herald.example/org/transit-1", pub, func(msg []byte) ([]byte, error) {
+		return ed25519.Sign(other, msg), nil
+	})
+	if _, err := Sign(cp, bad); err == nil {
+		t.Fatal("signature from the wrong key accepted")
 	}
 }
