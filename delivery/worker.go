@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/connectors"
+	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/policyinput"
@@ -68,6 +69,10 @@ type Config struct {
 	MaxAttempts int
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
+	// AccountLease, when set, makes this worker send for an account only while it
+	// holds the account's lease, so rate limits hold across processes
+	// (see connectors/ratelimit and docs/connectors.md).
+	AccountLease ratelimit.Lease
 }
 
 func (c *Config) defaults() {
@@ -106,6 +111,9 @@ type Worker struct {
 	log        *slog.Logger
 	metrics    *telemetry.Metrics
 	wake       chan struct{}
+
+	holdsMu sync.Mutex
+	holds   map[string]ratelimit.Hold // account → held send lease
 }
 
 // New returns a worker. connectors maps an account's connector name
@@ -116,7 +124,43 @@ func New(s *store.Store, conns map[string]connectors.Connector, d Decider, cfg C
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{store: s, connectors: conns, decider: d, cfg: cfg, log: log.With("worker", cfg.ID), metrics: m,
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), holds: map[string]ratelimit.Hold{}}
+}
+
+// holdAccount makes sure this worker holds account's send lease; false
+// means another process sends for it now.
+func (w *Worker) holdAccount(ctx context.Context, account string) (bool, error) {
+	if w.cfg.AccountLease == nil {
+		return true, nil
+	}
+	w.holdsMu.Lock()
+	defer w.holdsMu.Unlock()
+	if h, ok := w.holds[account]; ok {
+		select {
+		case <-h.Lost():
+			delete(w.holds, account)
+		default:
+			return true, nil
+		}
+	}
+	h, ok, err := w.cfg.AccountLease.TryAcquire(ctx, account)
+	if err != nil || !ok {
+		return false, err
+	}
+	w.holds[account] = h
+	return true, nil
+}
+
+// releaseHolds gives every held account lease back (shutdown).
+func (w *Worker) releaseHolds(ctx context.Context) {
+	w.holdsMu.Lock()
+	defer w.holdsMu.Unlock()
+	for account, h := range w.holds {
+		if err := h.Release(ctx); err != nil {
+			w.log.Error("release account lease", "account", account, "err", err)
+		}
+		delete(w.holds, account)
+	}
 }
 
 // ID returns the worker's lease owner name.
@@ -134,6 +178,7 @@ func (w *Worker) Notify() {
 // unstarted jobs back to the queue.
 func (w *Worker) Run(ctx context.Context) error {
 	defer func() {
+		defer w.releaseHolds(context.WithoutCancel(ctx))
 		n, err := w.store.ReleaseJobs(context.WithoutCancel(ctx), w.cfg.ID)
 		if err != nil {
 			w.log.Error("hand back queued jobs", "err", err)
@@ -176,6 +221,17 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	for _, j := range jobs {
 		if ctx.Err() != nil {
 			break // unstarted jobs are handed back by Run
+		}
+		held, err := w.holdAccount(ctx, j.Account)
+		if err != nil || !held {
+			if err != nil {
+				w.log.Error("account lease", "account", j.Account, "err", err)
+			}
+			// Another process sends for this account: hand the job back.
+			if err := w.store.ReleaseJob(ctx, j.ActionID, w.cfg.ID); err != nil {
+				w.log.Error("hand back job", "action", j.ActionID, "err", err)
+			}
+			continue
 		}
 		wg.Add(1)
 		go func(j store.Job) {

@@ -285,3 +285,43 @@ func TestShutdownHandsJobsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountLeaseKeepsOneSender: two workers share one database; only the
+// holder of an account's lease sends for it, so one process's rate-limit
+// buckets are the account's buckets. When the holder dies, the lease
+// expires and the other worker takes over.
+func TestAccountLeaseKeepsOneSender(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		f := newFixture(t, b, policies.OutcomeAllow)
+		conn1, conn2 := &scripted{}, &scripted{}
+		mk := func(id string, c *scripted) *delivery.Worker {
+			return delivery.New(f.s, map[string]connectors.Connector{"sandbox": c}, decider{policies.OutcomeAllow},
+				delivery.Config{ID: id, AccountLease: &delivery.StoreLease{Store: f.s, Owner: id, TTL: time.Minute, Renew: 20 * time.Second}}, nil, nil)
+		}
+		w1, w2 := mk("w1", conn1), mk("w2", conn2)
+		f.schedule(t)
+		if _, err := w1.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		f.schedule(t)
+		f.schedule(t)
+		if n, _ := w2.RunOnce(context.Background()); n != 0 {
+			t.Fatalf("w2 claimed %d jobs of an account w1 holds", n)
+		}
+		if _, err := w1.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if conn1.count() != 3 || conn2.count() != 0 {
+			t.Fatalf("sends: w1 %d, w2 %d; want 3 and 0", conn1.count(), conn2.count())
+		}
+		// w1 dies without releasing; after the TTL w2 takes the account.
+		f.schedule(t)
+		f.advance(2 * time.Minute)
+		if _, err := w2.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if conn2.count() != 1 {
+			t.Fatalf("after w1's lease expired, w2 sent %d", conn2.count())
+		}
+	})
+}

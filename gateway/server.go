@@ -37,6 +37,8 @@ type Server struct {
 	// Ready reports extra readiness conditions (e.g. the worker is running);
 	// nil means ready whenever the database answers.
 	Ready func(ctx context.Context) error
+	// Inbound configures opt-out keywords and the confirmation reply.
+	Inbound Inbound
 }
 
 const (
@@ -91,6 +93,8 @@ func (s *Server) engine() *gin.Engine {
 	r.GET("/readyz", s.readyz)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{})))
 	r.GET("/v1/openapi.json", serveOpenAPI)
+	// Telegram calls the webhook; it authenticates with the secret token, not an API key.
+	r.POST("/v1/telegram/webhook/:account", s.telegramWebhook)
 
 	v1 := r.Group("/v1", s.authenticate)
 	v1.GET("/me", s.me)
@@ -102,6 +106,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.POST("/accounts", s.createAccount)
 	v1.GET("/accounts/:id", s.getAccount)
 	v1.PATCH("/accounts/:id", s.patchAccount)
+	v1.POST("/accounts/:id/webhook-secret", s.setWebhookSecret)
 	v1.POST(contactsImportRoute, s.importContacts)
 	v1.GET("/contacts/:id", s.getContact)
 	v1.PATCH("/contacts/:id", s.patchContact)

@@ -32,7 +32,8 @@ func (t *Tx) Enqueue(ctx context.Context, a herald.Action, runAt time.Time) erro
 }
 
 // ClaimJobs leases up to limit due jobs to worker for lease. Jobs of accounts
-// that are paused, disabled or frozen (until their freeze ends) are held. A
+// that are paused, disabled or frozen (until their freeze ends) are held, and
+// so are jobs of accounts whose send lease another live worker holds. A
 // job whose lease expired (its worker died) can be claimed again; the
 // worker then finds its action in sending and marks it unknown rather than
 // sending twice.
@@ -43,6 +44,7 @@ func (q *queries) ClaimJobs(ctx context.Context, worker string, lease time.Durat
 			SELECT j.id FROM jobs j JOIN accounts a ON a.id = j.account_id
 			WHERE j.run_at <= $3 AND (j.locked_until IS NULL OR j.locked_until < $3)
 			  AND (a.status = 'active' OR (a.status = 'frozen' AND a.frozen_until IS NOT NULL AND a.frozen_until <= $3))
+			  AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id AND l.owner <> $1 AND l.expires_at > $3)
 			ORDER BY j.run_at LIMIT $4 `+q.d.skipLocked+`)
 		RETURNING id, action_id, org_id, account_id, run_at, attempts`, worker, now.Add(lease), now, limit)
 	if err != nil {
