@@ -386,8 +386,15 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 		switch class {
 		case connectors.ClassNone:
 			rj, _ := json.Marshal(receipt)
+			attrs := map[string]any{"message_id": receipt.MessageID}
+			if receipt.MigratedTo != "" {
+				// The group became a supergroup; the connector followed
+				// migrate_to_chat_id once. Later sends should use the new id.
+				attrs["migrated_to"] = receipt.MigratedTo
+				log.Warn("chat migrated to a supergroup; update the target", "migrated_to", receipt.MigratedTo)
+			}
 			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDelivered, Actor: "system",
-				Receipt: rj, Attrs: map[string]any{"message_id": receipt.MessageID}}); err != nil {
+				Receipt: rj, Attrs: attrs}); err != nil {
 				return err
 			}
 			w.count(herald.StatusDelivered)

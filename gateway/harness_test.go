@@ -19,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/gateway"
 	"github.com/heraldhq/herald/policies"
+	"github.com/heraldhq/herald/secrets/local"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
 	"github.com/heraldhq/herald/telemetry"
@@ -57,6 +58,7 @@ type env struct {
 	account  herald.Account
 	keys     map[string]string // role → token
 	logs     *syncBuffer
+	secrets  *local.Store
 	clockMu  sync.Mutex
 	clockOff time.Duration
 }
@@ -108,7 +110,12 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 	e.worker = delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorSandbox: e.sandbox}, eng,
 		delivery.Config{ID: "test-worker"}, log, m)
 	pl := &gateway.Pipeline{Store: e.s, Authz: access.RoleMatrix{}, Decider: eng, Metrics: m, Log: log}
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log}).Handler())
+	sec, err := local.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.secrets = sec
+	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec}).Handler())
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/telemetry"
 )
@@ -39,6 +40,9 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Inbound configures opt-out keywords and the confirmation reply.
 	Inbound Inbound
+	// Secrets holds account secrets (bot tokens, MTProto credentials);
+	// values go in through the API and never come out.
+	Secrets secrets.Store
 }
 
 const (

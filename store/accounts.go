@@ -56,7 +56,10 @@ func (q *queries) CreateAccount(ctx context.Context, a herald.Account) (herald.A
 		return a, err
 	}
 	now := q.now()
-	a.ID, a.CreatedAt, a.UpdatedAt = NewID(), now, now
+	if a.ID == "" {
+		a.ID = NewID()
+	}
+	a.CreatedAt, a.UpdatedAt = now, now
 	_, err := q.q.exec(ctx, `INSERT INTO accounts (`+accountColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		a.ID, a.Org, a.Name, a.Kind, a.Connector, a.Status, a.SecretRef, a.PaidBroadcast, a.FrozenUntil, a.CreatedAt, a.UpdatedAt)
 	if err != nil {
