@@ -24,6 +24,10 @@ type config struct {
 	WorkerID        string
 	PolicyDir       string
 	ShutdownTimeout time.Duration
+	BotAPIURL       string
+	BotPerSecond    float64
+	OptOutKeywords  []string
+	OptOutReply     string
 }
 
 // storeFlags are the settings every command that opens the database shares.
@@ -41,6 +45,10 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.WorkerID, "worker-id", "", "lease owner name of this process's worker (default: host name and pid)")
 	fs.StringVar(&c.PolicyDir, "policy-dir", "", "directory of a Rego policy bundle to use instead of the built-in default")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and sends")
+	fs.StringVar(&c.BotAPIURL, "botapi-url", "https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server, or 'herald dev telegram-fake')")
+	fs.Float64Var(&c.BotPerSecond, "bot-rate", 30, "messages per second per bot (Telegram's free limit is about 30)")
+	fs.StringSliceVar(&c.OptOutKeywords, "opt-out-keywords", nil, "inbound messages that opt a person out (default: stop, unsubscribe, стоп, отписаться, … in several languages; /stop always)")
+	fs.StringVar(&c.OptOutReply, "opt-out-reply", "", "confirmation sent after an opt-out (default: an English sentence)")
 }
 
 // envName is the environment variable of a flag: --database-url → HERALD_DATABASE_URL.

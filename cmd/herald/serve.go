@@ -17,11 +17,15 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/connectors"
+	"github.com/heraldhq/herald/connectors/botapi"
+	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/connectors/sandbox"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/gateway"
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
+	"github.com/heraldhq/herald/secrets"
+	"github.com/heraldhq/herald/secrets/local"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/telemetry"
 )
@@ -103,20 +107,27 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	conns := map[string]connectors.Connector{
-		herald.ConnectorSandbox: &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")},
+	secretStore, err := openSecrets(c)
+	if err != nil {
+		return err
+	}
+	conns, err := connectorSet(c, secretStore)
+	if err != nil {
+		return err
 	}
 	workerID := c.WorkerID
 	if workerID == "" {
 		host, _ := os.Hostname()
 		workerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID}, log, metrics)
+	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID,
+		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID}}, log, metrics)
 	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log}
 	if c.Worker {
 		pipeline.Notify = worker.Notify
 	}
-	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log}
+	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
+		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -161,6 +172,31 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return nil
 	}
 	return err
+}
+
+// openSecrets opens the secret store: the local encrypted file in the data
+// directory (the embedded default).
+func openSecrets(c *config) (*secrets.CachedStore, error) {
+	st, err := local.Open(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return secrets.Cached(st, secrets.DefaultCacheTTL), nil
+}
+
+// connectorSet builds the connectors by name. Real connectors are wrapped
+// in the rate limiter, which keeps each bot under Telegram's limits; the
+// account lease makes those buckets the account's, across processes.
+func connectorSet(c *config, sec *secrets.CachedStore) (map[string]connectors.Connector, error) {
+	limiter := ratelimit.New(ratelimit.Config{BotPerSecond: c.BotPerSecond})
+	bot, err := botapi.New(botapi.Config{BaseURL: c.BotAPIURL, Tokens: botapi.SecretTokens{Store: sec, Invalidate: sec.Invalidate}})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]connectors.Connector{
+		herald.ConnectorSandbox: &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")},
+		herald.ConnectorBotAPI:  ratelimit.Wrap(bot, limiter),
+	}, nil
 }
 
 // bootstrap creates, on an empty database, a default organisation, a
