@@ -175,9 +175,13 @@ func (w *Worker) Notify() {
 }
 
 // Run delivers until ctx ends, then finishes the sends in flight and hands
-// unstarted jobs back to the queue.
+// unstarted jobs back to the queue. Up to Config.Batch jobs are in flight
+// at once; a slot freed by one send is refilled at once, so a job waiting on
+// its chat's rate limit never holds back jobs of other chats.
 func (w *Worker) Run(ctx context.Context) error {
+	var inflight sync.WaitGroup
 	defer func() {
+		inflight.Wait()
 		defer w.releaseHolds(context.WithoutCancel(ctx))
 		n, err := w.store.ReleaseJobs(context.WithoutCancel(ctx), w.cfg.ID)
 		if err != nil {
@@ -186,16 +190,38 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.log.Info("handed back queued jobs", "jobs", n)
 		}
 	}()
+	slots := make(chan struct{}, w.cfg.Batch)
+	freed := make(chan struct{}, 1)
 	for {
-		n, err := w.RunOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.log.Error("delivery round failed", "err", err)
+		free := cap(slots) - len(slots)
+		n := 0
+		if free > 0 {
+			jobs, err := w.claim(ctx, free)
+			if err != nil && ctx.Err() == nil {
+				w.log.Error("claim jobs", "err", err)
+			}
+			for _, j := range jobs {
+				slots <- struct{}{}
+				inflight.Add(1)
+				go func(j store.Job) {
+					defer func() {
+						<-slots
+						inflight.Done()
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}()
+					w.processLogged(ctx, j)
+				}(j)
+			}
+			n = len(jobs)
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		if n > 0 {
-			continue
+		if n > 0 && n == free {
+			continue // there may be more due work
 		}
 		t := time.NewTimer(w.cfg.Poll)
 		select {
@@ -203,48 +229,64 @@ func (w *Worker) Run(ctx context.Context) error {
 			t.Stop()
 			return nil
 		case <-w.wake:
+		case <-freed:
 		case <-t.C:
 		}
 		t.Stop()
 	}
 }
 
-// RunOnce claims one batch of due jobs and processes them; it returns how
-// many it claimed. Jobs of different chats go out concurrently; the batch
-// is finished before RunOnce returns.
+// RunOnce claims one batch of due jobs and processes them, returning how
+// many it claimed once all are done (tests and tools drive the worker
+// with it; Run keeps a continuous pipeline instead).
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	jobs, err := w.store.ClaimJobs(ctx, w.cfg.ID, w.cfg.Lease, w.cfg.Batch)
+	jobs, err := w.claim(ctx, w.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
 	var wg sync.WaitGroup
 	for _, j := range jobs {
-		if ctx.Err() != nil {
-			break // unstarted jobs are handed back by Run
-		}
-		held, err := w.holdAccount(ctx, j.Account)
-		if err != nil || !held {
-			if err != nil {
-				w.log.Error("account lease", "account", j.Account, "err", err)
-			}
-			// Another process sends for this account: hand the job back.
-			if err := w.store.ReleaseJob(ctx, j.ActionID, w.cfg.ID); err != nil {
-				w.log.Error("hand back job", "action", j.ActionID, "err", err)
-			}
-			continue
-		}
 		wg.Add(1)
 		go func(j store.Job) {
 			defer wg.Done()
-			if err := w.process(ctx, j); err != nil {
-				w.log.Error("deliver action", "action", j.ActionID, "err", err)
-				// Leave the lease to expire: a transient database error must
-				// not spin; the next claim re-examines the action's status.
-			}
+			w.processLogged(ctx, j)
 		}(j)
 	}
 	wg.Wait()
 	return len(jobs), nil
+}
+
+// claim leases up to limit due jobs and keeps only those of accounts this
+// worker holds (or can take) the send lease of; the others go back.
+func (w *Worker) claim(ctx context.Context, limit int) ([]store.Job, error) {
+	jobs, err := w.store.ClaimJobs(ctx, w.cfg.ID, w.cfg.Lease, limit)
+	if err != nil {
+		return nil, err
+	}
+	kept := jobs[:0]
+	for _, j := range jobs {
+		held, err := w.holdAccount(ctx, j.Account)
+		if err == nil && held {
+			kept = append(kept, j)
+			continue
+		}
+		if err != nil {
+			w.log.Error("account lease", "account", j.Account, "err", err)
+		}
+		// Another process sends for this account: hand the job back.
+		if err := w.store.ReleaseJob(context.WithoutCancel(ctx), j.ActionID, w.cfg.ID); err != nil {
+			w.log.Error("hand back job", "action", j.ActionID, "err", err)
+		}
+	}
+	return kept, nil
+}
+
+func (w *Worker) processLogged(ctx context.Context, j store.Job) {
+	if err := w.process(ctx, j); err != nil {
+		w.log.Error("deliver action", "action", j.ActionID, "err", err)
+		// Leave the lease to expire: a transient database error must not
+		// spin; the next claim re-examines the action's status.
+	}
 }
 
 // prepared is what the first transaction hands to the send.

@@ -40,6 +40,7 @@ type loadOptions struct {
 	duration    time.Duration
 	faults      float64
 	workers     int
+	drops       float64
 	databaseURL string
 	policy      string
 }
@@ -69,7 +70,8 @@ delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg
 	f.IntVar(&o.bots, "bots", 1, "bot accounts sending in parallel")
 	f.Float64Var(&o.rate, "rate", 29, "messages per second submitted per bot")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long to submit")
-	f.Float64Var(&o.faults, "faults", 0, "fraction of Bot API calls failing transiently (half 5xx, half dropped before execution)")
+	f.Float64Var(&o.faults, "faults", 0, "fraction of Bot API calls failing transiently (500 without execution): retried")
+	f.Float64Var(&o.drops, "drops", 0, "fraction of calls executed whose connection then drops: outcome unknown, never resent")
 	f.IntVar(&o.workers, "workers", 2, "delivery workers (each with its own account leases)")
 	f.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an EMPTY database (default: SQLite in a temporary directory)")
 	f.StringVar(&o.policy, "policy", "allow", `"allow" (measure delivery) or "default" (the built-in bundle)`)
@@ -99,8 +101,8 @@ func (r loadReport) print(w io.Writer) {
 		total += v
 	}
 	sort.Float64s(r.perBot)
-	fmt.Fprintf(w, "bots %d, submit rate %.1f msg/s per bot, %s, injected fault rate %.1f%%, workers %d\n",
-		r.opts.bots, r.opts.rate, r.opts.duration, r.opts.faults*100, r.opts.workers)
+	fmt.Fprintf(w, "bots %d, submit rate %.1f msg/s per bot, %s, injected 5xx %.1f%%, drops %.1f%%, workers %d\n",
+		r.opts.bots, r.opts.rate, r.opts.duration, r.opts.faults*100, r.opts.drops*100, r.opts.workers)
 	fmt.Fprintf(w, "submitted %d (errors %d); delivered %d, failed %d, unknown %d, still queued %d\n",
 		r.submitted, r.submitErrors, r.delivered, r.failed, r.unknown, r.pending)
 	if len(r.perBot) > 0 {
@@ -142,8 +144,7 @@ func runLoad(ctx context.Context, o loadOptions) (loadReport, error) {
 		return rep, err
 	}
 	cached := secrets.Cached(sec, time.Minute)
-	half := o.faults / 2
-	fake := telegramtest.NewUnstarted(telegramtest.Options{AcceptAnyToken: true, ServerErrorRate: half, DropBeforeRate: half, Seed: 7})
+	fake := telegramtest.NewUnstarted(telegramtest.Options{AcceptAnyToken: true, ServerErrorRate: o.faults, DropAfterRate: o.drops, Seed: 7})
 	fakeURL, stopFake, err := serveLoopback(fake.Handler())
 	if err != nil {
 		return rep, err
@@ -279,7 +280,7 @@ func runLoad(ctx context.Context, o loadOptions) (loadReport, error) {
 		rep.perBot = append(rep.perBot, float64(stats.PerAccount[acc.ID])/o.duration.Seconds())
 	}
 	fs := fake.Stats()
-	rep.tooMany, rep.injected = fs.TooManyRequests, fs.ServerErrors+fs.DroppedBefore
+	rep.tooMany, rep.injected = fs.TooManyRequests, fs.ServerErrors+fs.DroppedAfter
 	return rep, nil
 }
 
