@@ -28,6 +28,9 @@ type config struct {
 	BotPerSecond    float64
 	OptOutKeywords  []string
 	OptOutReply     string
+	JobLease        time.Duration
+	AccountLease    time.Duration
+	SendTimeout     time.Duration
 }
 
 // storeFlags are the settings every command that opens the database shares.
@@ -47,6 +50,9 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and sends")
 	fs.StringVar(&c.BotAPIURL, "botapi-url", "https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server, or 'herald dev telegram-fake')")
 	fs.Float64Var(&c.BotPerSecond, "bot-rate", 30, "messages per second per bot (Telegram's free limit is about 30)")
+	fs.DurationVar(&c.JobLease, "job-lease", 2*time.Minute, "how long a claimed delivery job is invisible to other workers; a dead worker's jobs are retaken after it")
+	fs.DurationVar(&c.AccountLease, "account-lease", 15*time.Second, "how long an account's send lease lasts without renewal (one sender per account across workers)")
+	fs.DurationVar(&c.SendTimeout, "send-timeout", 30*time.Second, "longest single call to Telegram; must be well below --job-lease")
 	fs.StringSliceVar(&c.OptOutKeywords, "opt-out-keywords", nil, "inbound messages that opt a person out (default: stop, unsubscribe, стоп, отписаться, … in several languages; /stop always)")
 	fs.StringVar(&c.OptOutReply, "opt-out-reply", "", "confirmation sent after an opt-out (default: an English sentence)")
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/connectors/sandbox"
+	"github.com/heraldhq/herald/connectors/telegramtest"
 	"github.com/heraldhq/herald/store/storetest"
 )
 
@@ -70,10 +71,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // start runs herald serve and waits until it answers /readyz.
-func start(t *testing.T, dataDir, dbURL string) *proc {
+func start(t *testing.T, dataDir, dbURL string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{addr: freeAddr(t), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
-	p.cmd = exec.Command(binary, "serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", dbURL)
+	p.cmd = exec.Command(binary, append([]string{"serve", "--listen", p.addr, "--data-dir", dataDir, "--database-url", dbURL}, extra...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -274,5 +275,120 @@ func TestConfigPrecedence(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("serve --help lacks %q", want)
 		}
+	}
+}
+
+// TestKillMidSendLeavesUnknown kills a real worker process after Telegram
+// executed its send but before the answer arrived. The restarted process
+// must mark the action unknown and never send it again.
+func TestKillMidSendLeavesUnknown(t *testing.T) {
+	fake := telegramtest.New(telegramtest.Options{AcceptAnyToken: true, ResponseDelay: time.Minute})
+	defer fake.Close()
+	dataDir, dbURL := t.TempDir(), storetest.NewDatabase(t)
+	args := []string{"--botapi-url", fake.URL(), "--job-lease", "8s", "--send-timeout", "6s", "--account-lease", "3s"}
+	p := start(t, dataDir, dbURL, args...)
+	key := keyPattern.FindString(p.stdout.String())
+	acc := p.call(t, "POST", "/v1/accounts", key, map[string]any{"name": "shop", "kind": "bot", "connector": "botapi",
+		"secret": map[string]string{"token": "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})
+	accID, _ := acc["id"].(string)
+	res := p.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": accID, "target": "-100999",
+		"purpose": "transactional", "text": "exactly once"})
+	id := res["action"].(map[string]any)["id"].(string)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(fake.Messages()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker never reached Telegram: %s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := p.call(t, "GET", "/v1/actions/"+id, key, nil)["action"].(map[string]any)["status"]; st != "sending" {
+		t.Fatalf("while Telegram holds the answer the action is %v, want sending", st)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_, _ = p.cmd.Process.Wait()
+
+	p2 := start(t, dataDir, dbURL, args...)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		got := p2.call(t, "GET", "/v1/actions/"+id, key, nil)["action"].(map[string]any)
+		if got["status"] == "unknown" {
+			if got["error_code"] != "worker_lost" {
+				t.Fatalf("unknown with error_code %v", got["error_code"])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart the action is %v, want unknown", got["status"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(fake.Messages()); n != 1 {
+		t.Fatalf("Telegram received %d messages, want exactly 1", n)
+	}
+	_ = p2.cmd.Process.Signal(os.Interrupt)
+	_, _ = p2.cmd.Process.Wait()
+}
+
+// TestLimitsHoldAcrossTwoWorkerProcesses runs two herald processes on one
+// PostgreSQL database against the limit-enforcing fake. Each process has
+// its own rate limiter; the account lease makes one of them the bot's only
+// sender, so Telegram never answers 429.
+func TestLimitsHoldAcrossTwoWorkerProcesses(t *testing.T) {
+	fake := telegramtest.New(telegramtest.Options{AcceptAnyToken: true})
+	defer fake.Close()
+	dbURL := storetest.NewDatabase(t)
+	args := []string{"--botapi-url", fake.URL()}
+	p1 := start(t, t.TempDir(), dbURL, args...)
+	key := keyPattern.FindString(p1.stdout.String())
+	p2 := start(t, t.TempDir(), dbURL, args...)
+	acc := p1.call(t, "POST", "/v1/accounts", key, map[string]any{"name": "news", "kind": "bot", "connector": "botapi",
+		"secret": map[string]string{"token": "777777:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}})
+	accID, _ := acc["id"].(string)
+	// Secrets live in each process's data dir (the local store); give p2 the
+	// same token through its own API.
+	p2.call(t, "PATCH", "/v1/accounts/"+accID, key, map[string]any{"secret": map[string]string{"token": "777777:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}})
+	const n = 90
+	for i := 0; i < n; i++ {
+		p := p1
+		if i%2 == 1 {
+			p = p2
+		}
+		res := p.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": accID,
+			"target": fmt.Sprintf("-100%d", 500000+i), "purpose": "transactional", "text": "hi"})
+		if _, ok := res["action"]; !ok {
+			t.Fatalf("submit %d: %v", i, res)
+		}
+
+	}
+	// Wait until nothing is queued: everything is delivered, or held for
+	// approval by the default policy (a new bot bursting is risky).
+	deadline := time.Now().Add(60 * time.Second)
+	delivered := 0
+	for {
+		list := p1.call(t, "GET", "/v1/actions?limit=500", key, nil)["actions"].([]any)
+		busy := 0
+		delivered = 0
+		for _, a := range list {
+			switch a.(map[string]any)["status"] {
+			case "scheduled", "sending":
+				busy++
+			case "delivered":
+				delivered++
+			}
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d actions still queued after 60 s", busy)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if delivered < 40 {
+		t.Fatalf("only %d delivered: too few to load the bot's limit", delivered)
+	}
+	if st := fake.Stats(); st.TooManyRequests != 0 || st.Accepted != delivered {
+		t.Fatalf("fake stats %+v: want %d accepted and no 429", st, delivered)
 	}
 }

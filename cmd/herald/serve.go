@@ -120,8 +120,11 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		host, _ := os.Hostname()
 		workerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID,
-		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID}}, log, metrics)
+	if c.SendTimeout >= c.JobLease {
+		return fmt.Errorf("--send-timeout (%s) must be shorter than --job-lease (%s)", c.SendTimeout, c.JobLease)
+	}
+	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
+		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
 	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log}
 	if c.Worker {
 		pipeline.Notify = worker.Notify

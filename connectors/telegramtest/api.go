@@ -96,6 +96,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, aerr.code, envelope{ErrorCode: aerr.code, Description: aerr.desc, Parameters: aerr.params})
 		return
 	}
+	if d := s.opts.ResponseDelay; d > 0 {
+		// Executed and recorded, answer held back: the window in which a
+		// killed client leaves its outcome unknown.
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if fault == faultDropAfter {
 		s.mu.Lock()
 		s.stats.DroppedAfter++

@@ -1,5 +1,7 @@
 package telegramtest
 
+import "time"
+
 // Telegram's flood limits as the fake enforces them. Telegram publishes them
 // only approximately ("or so", "short bursts"), so the fake picks the
 // strictest reading that is still consistent with Telegram's FAQ; Herald's
@@ -52,6 +54,9 @@ type Options struct {
 	// the case a client cannot tell from DropBeforeRate, which is why
 	// Herald classifies both as outcome unknown.
 	DropAfterRate float64
+	// ResponseDelay holds every successful answer back this long after the
+	// call was executed and recorded (to kill a client mid-send in tests).
+	ResponseDelay time.Duration
 	// Seed seeds the fault injection; runs with the same seed and the same
 	// request order inject the same faults.
 	Seed int64
