@@ -18,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/connectors/sandbox"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/gateway"
+	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/secrets/local"
 	"github.com/heraldhq/herald/store"
@@ -59,6 +60,7 @@ type env struct {
 	keys     map[string]string // role → token
 	logs     *syncBuffer
 	secrets  *local.Store
+	vkey     string // ledger checkpoint verifier key
 	clockMu  sync.Mutex
 	clockOff time.Duration
 }
@@ -115,7 +117,17 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 		t.Fatal(err)
 	}
 	e.secrets = sec
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec}).Handler())
+	skey, vkey, err := ledger.GenerateKey("herald-test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ledger.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.vkey = vkey
+	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
+	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg}).Handler())
 	t.Cleanup(e.srv.Close)
 	return e
 }

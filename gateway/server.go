@@ -43,6 +43,8 @@ type Server struct {
 	// Secrets holds account secrets (bot tokens, MTProto credentials);
 	// values go in through the API and never come out.
 	Secrets secrets.Store
+	// Ledger serves /v1/ledger/*; nil answers 503 on those routes.
+	Ledger *Ledger
 }
 
 const (
@@ -115,7 +117,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.GET("/contacts/:id", s.getContact)
 	v1.PATCH("/contacts/:id", s.patchContact)
 	v1.POST("/contacts/:id/opt-out", s.optOutContact)
-	v1.GET("/ledger/entries", s.ledgerEntries)
+	s.Ledger.Routes(r, v1, s.authorize)
 	return r
 }
 

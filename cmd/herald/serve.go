@@ -9,15 +9,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/connectors/botapi"
+	"github.com/heraldhq/herald/connectors/mtproto"
 	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/connectors/sandbox"
 	"github.com/heraldhq/herald/delivery"
@@ -131,6 +134,13 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
 		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
+	signer, vkeys, err := ledgerSigner(ctx, secretStore)
+	if err != nil {
+		return err
+	}
+	logs := store.NewLedgerLogs(s, "", signer)
+	srv.Ledger = &gateway.Ledger{Logs: logs, VerifierKeys: vkeys}
+	log.Info("ledger checkpoints signed", "key", vkeys[0])
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -153,6 +163,11 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 			_ = worker.Run(workerCtx)
 		}()
 	}
+	// Background jobs: signed checkpoints every 1,000 entries or 10 s, and
+	// payload retention (previews 30 days).
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
+	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -187,6 +202,37 @@ func openSecrets(c *config) (*secrets.CachedStore, error) {
 	return secrets.Cached(st, secrets.DefaultCacheTTL), nil
 }
 
+// ledgerSignerName names the checkpoint key in signed notes.
+const ledgerSignerName = "herald/ledger"
+
+// ledgerSigner returns the checkpoint signer and the verifier keys of every
+// key version, the current one first (old checkpoints keep verifying).
+func ledgerSigner(ctx context.Context, st secrets.Store) (note.Signer, []string, error) {
+	key := local.SigningKey{Store: st, Path: "herald/ledger/checkpoint-key", Name: ledgerSignerName}
+	signer, err := key.Signer(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger signing key: %w", err)
+	}
+	pubs, err := key.PublicKeys(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger public keys: %w", err)
+	}
+	byVersion, err := secrets.VerifierKeys(ledgerSignerName, pubs)
+	if err != nil {
+		return nil, nil, err
+	}
+	versions := make([]int, 0, len(byVersion))
+	for v := range byVersion {
+		versions = append(versions, v)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(versions)))
+	vkeys := make([]string, 0, len(versions))
+	for _, v := range versions {
+		vkeys = append(vkeys, byVersion[v])
+	}
+	return signer, vkeys, nil
+}
+
 // connectorSet builds the connectors by name. Real connectors are wrapped
 // in the rate limiter, which keeps each bot under Telegram's limits; the
 // account lease makes those buckets the account's, across processes.
@@ -196,9 +242,14 @@ func connectorSet(c *config, sec *secrets.CachedStore) (map[string]connectors.Co
 	if err != nil {
 		return nil, err
 	}
+	mt, err := mtproto.New(mtproto.Config{Credentials: mtproto.SecretStore{Secrets: sec}, Sessions: mtproto.SecretStore{Secrets: sec}})
+	if err != nil {
+		return nil, err
+	}
 	return map[string]connectors.Connector{
 		herald.ConnectorSandbox: &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")},
 		herald.ConnectorBotAPI:  ratelimit.Wrap(bot, limiter),
+		herald.ConnectorMTProto: ratelimit.Wrap(mt, limiter),
 	}, nil
 }
 
