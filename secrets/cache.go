@@ -117,6 +117,9 @@ func (c *CachedStore) Invalidate(path string) {
 	c.mu.Unlock()
 }
 
+// TTL is the effective entry lifetime after clamping.
+func (c *CachedStore) TTL() time.Duration { return c.ttl }
+
 // Len reports how many entries are cached; for tests and metrics.
 func (c *CachedStore) Len() int {
 	c.mu.Lock()

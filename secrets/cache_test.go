@@ -126,10 +126,14 @@ func TestCachedExpiresAndNeverServesStale(t *testing.T) {
 }
 
 func TestCachedClampsTTL(t *testing.T) {
-	// Only observable through behaviour: a huge TTL must not keep entries
-	// beyond MaxCacheTTL. Checked indirectly: Cached accepts it and works.
-	c := secrets.Cached(newLocal(t), 100*time.Hour)
-	if _, err := c.Get(context.Background(), "missing"); !errors.Is(err, secrets.ErrNotFound) {
-		t.Fatalf("Get missing = %v", err)
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, secrets.DefaultCacheTTL},
+		{-time.Second, secrets.DefaultCacheTTL},
+		{time.Second, time.Second},
+		{100 * time.Hour, secrets.MaxCacheTTL},
+	} {
+		if got := secrets.Cached(newLocal(t), tc.in).TTL(); got != tc.want {
+			t.Errorf("Cached(ttl=%v).TTL() = %v, want %v", tc.in, got, tc.want)
+		}
 	}
 }

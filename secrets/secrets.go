@@ -48,8 +48,11 @@ var (
 	// than the caller expected. Re-read and decide again.
 	ErrCASMismatch = errors.New("secret check-and-set mismatch")
 
-	// ErrUnavailable: the store is sealed, unreachable or timed out. The
-	// operation is safe to retry later; nothing was lost.
+	// ErrUnavailable: the store is sealed, unreachable or timed out. Retry
+	// later. For a read nothing happened. For a Put the outcome is unknown
+	// (the request may have reached the store and been applied after the
+	// timeout): retry with the same cas — ErrCASMismatch then means the
+	// first attempt was applied; re-read.
 	ErrUnavailable = errors.New("secret store unavailable")
 
 	// ErrPermissionDenied: the store refused the credentials (expired token,
@@ -90,7 +93,8 @@ type Store interface {
 	// Put writes data as a new version of path. cas is NoCAS (-1) for no
 	// check, MustNotExist (0) to create only, or n to require that the
 	// current version is n; otherwise it fails with ErrCASMismatch. The
-	// returned Secret carries the new version and no Data needs re-reading.
+	// returned Secret carries Path, Version and UpdatedAt, not Data: a
+	// write never echoes the value back.
 	Put(ctx context.Context, path string, data map[string]string, cas int) (Secret, error)
 
 	// Versions returns the current (latest) version of path.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/heraldhq/herald/ledger"
 )
@@ -25,31 +26,103 @@ type LedgerRecord struct {
 // writers), so appends are serialised per organisation and never across
 // organisations. The entry commits or rolls back with the change it records:
 // that is the write-ahead audit invariant.
+//
+// On PostgreSQL an append costs two round trips: the locked head read, and
+// one statement that inserts the payload and the entry and advances the head.
+// Callers recording many entries at once use AppendLedgerBatch.
 func (t *Tx) AppendLedger(ctx context.Context, org string, r LedgerRecord) (ledger.Entry, error) {
-	prev, err := t.ledgerHead(ctx, org)
+	es, err := t.AppendLedgerBatch(ctx, org, []LedgerRecord{r})
 	if err != nil {
 		return ledger.Entry{}, err
 	}
-	payloadHash := ""
-	if r.Payload != nil {
-		salt := ledger.NewSalt()
-		payloadHash = ledger.HashPayload(salt, r.Payload)
-		if _, err := t.q.exec(ctx, `INSERT INTO ledger_payloads (org_id, hash, salt, data, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			org, payloadHash, salt, r.Payload, t.now()); err != nil {
-			return ledger.Entry{}, fmt.Errorf("ledger: store payload: %w", err)
-		}
+	return es[0], nil
+}
+
+// ledgerBatchRows bounds one multi-row INSERT (10 parameters per row, far
+// below both databases' parameter limits).
+const ledgerBatchRows = 500
+
+// AppendLedgerBatch appends records to org's chain in order, in this
+// transaction (group commit): one locked head read, multi-row inserts, one
+// head update. Semantics are those of AppendLedger for each record.
+func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecord) ([]ledger.Entry, error) {
+	if len(rs) == 0 {
+		return nil, nil
 	}
-	e, err := ledger.Next(prev, r.Kind, r.Actor, t.now(), r.Refs, r.Attrs, payloadHash)
+	prev, err := t.ledgerHead(ctx, org)
 	if err != nil {
-		return e, err
+		return nil, err
 	}
-	if err := t.insertEntry(ctx, e); err != nil {
-		return e, err
+	now := t.now()
+	out := make([]ledger.Entry, len(rs))
+	type payload struct {
+		hash       string
+		salt, data []byte
 	}
-	if _, err := t.q.exec(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, time = $4 WHERE org_id = $1`, org, int64(e.Seq), e.Hash, e.Time); err != nil {
-		return e, fmt.Errorf("ledger: advance head: %w", err)
+	var payloads []payload
+	for i, r := range rs {
+		payloadHash := ""
+		if r.Payload != nil {
+			salt := ledger.NewSalt()
+			payloadHash = ledger.HashPayload(salt, r.Payload)
+			payloads = append(payloads, payload{payloadHash, salt, r.Payload})
+		}
+		e, err := ledger.Next(prev, r.Kind, r.Actor, now, r.Refs, r.Attrs, payloadHash)
+		if err != nil {
+			return nil, err
+		}
+		out[i], prev = e, e
 	}
-	return e, nil
+	last := out[len(out)-1]
+	if t.d.name == "postgres" && len(out) == 1 && len(payloads) <= 1 {
+		// One round trip: payload, entry and head in one statement.
+		e := out[0]
+		refs, attrs, err := encodeRefsAttrs(e)
+		if err != nil {
+			return nil, err
+		}
+		var p payload
+		if len(payloads) == 1 {
+			p = payloads[0]
+		}
+		_, err = t.q.exec(ctx, `WITH pay AS (
+				INSERT INTO ledger_payloads (org_id, hash, salt, data, created_at)
+				SELECT $1, $8, $11::bytea, $12::bytea, $3 WHERE $8 <> ''
+			), ent AS (
+				INSERT INTO ledger_entries (org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			)
+			UPDATE ledger_heads SET seq = $2, hash = $10, time = $3 WHERE org_id = $1`,
+			org, int64(e.Seq), e.Time, e.Kind, e.Actor, refs, attrs, e.PayloadHash, e.PrevHash, e.Hash, p.salt, p.data)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: append %s entry %d: %w", e.Kind, e.Seq, err)
+		}
+		return out, nil
+	}
+	for len(payloads) > 0 {
+		n := min(len(payloads), ledgerBatchRows)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ledger_payloads (org_id, hash, salt, data, created_at) VALUES `)
+		args := []any{org, now}
+		for i, p := range payloads[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $2)", len(args)+1, len(args)+2, len(args)+3)
+			args = append(args, p.hash, p.salt, p.data)
+		}
+		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("ledger: store payloads: %w", err)
+		}
+		payloads = payloads[n:]
+	}
+	if err := t.insertEntries(ctx, out); err != nil {
+		return nil, err
+	}
+	if _, err := t.q.exec(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, time = $4 WHERE org_id = $1`, org, int64(last.Seq), last.Hash, last.Time); err != nil {
+		return nil, fmt.Errorf("ledger: advance head: %w", err)
+	}
+	return out, nil
 }
 
 // ledgerHead returns org's latest entry (hash and seq), creating the genesis
@@ -91,15 +164,33 @@ func (t *Tx) ledgerHead(ctx context.Context, org string) (ledger.Entry, error) {
 }
 
 func (t *Tx) insertEntry(ctx context.Context, e ledger.Entry) error {
-	refs, attrs, err := encodeRefsAttrs(e)
-	if err != nil {
-		return err
-	}
-	_, err = t.q.exec(ctx, `INSERT INTO ledger_entries (org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		e.Org, int64(e.Seq), e.Time, e.Kind, e.Actor, refs, attrs, e.PayloadHash, e.PrevHash, e.Hash)
-	if err != nil {
-		return fmt.Errorf("ledger: append %s entry %d: %w", e.Kind, e.Seq, err)
+	return t.insertEntries(ctx, []ledger.Entry{e})
+}
+
+// insertEntries inserts sealed entries with multi-row INSERTs.
+func (t *Tx) insertEntries(ctx context.Context, es []ledger.Entry) error {
+	for len(es) > 0 {
+		n := min(len(es), ledgerBatchRows)
+		chunk := es[:n]
+		es = es[n:]
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ledger_entries (org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash) VALUES `)
+		args := make([]any, 0, 10*n)
+		for i, e := range chunk {
+			refs, attrs, err := encodeRefsAttrs(e)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			k := len(args)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10)
+			args = append(args, e.Org, int64(e.Seq), e.Time, e.Kind, e.Actor, refs, attrs, e.PayloadHash, e.PrevHash, e.Hash)
+		}
+		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("ledger: append %s entry %d (+%d): %w", chunk[0].Kind, chunk[0].Seq, n-1, err)
+		}
 	}
 	return nil
 }
@@ -128,7 +219,17 @@ type LedgerFilter struct {
 	FromSeq uint64 // inclusive
 	ToSeq   uint64 // inclusive; 0 = no bound
 	Kind    string
-	Limit   int
+	Action  string // entries whose refs.action is this action id
+	Limit   int    // default 1000
+}
+
+// jsonRef is the SQL expression for refs.<key> as text (the expression the
+// 0004 indexes are built on).
+func (q *queries) jsonRef(col, key string) string {
+	if q.d.name == "postgres" {
+		return col + "->>'" + key + "'"
+	}
+	return "json_extract(" + col + ", '$." + key + "')"
 }
 
 // LedgerEntries returns org's entries in seq order.
@@ -140,9 +241,14 @@ func (q *queries) LedgerEntries(ctx context.Context, org string, f LedgerFilter)
 	if f.ToSeq == 0 {
 		to = 1<<62 - 1
 	}
-	rs, err := q.q.query(ctx, `SELECT org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash
-		FROM ledger_entries WHERE org_id = $1 AND seq >= $2 AND seq <= $3 AND ($4 = '' OR kind = $4)
-		ORDER BY seq LIMIT $5`, org, int64(f.FromSeq), to, f.Kind, f.Limit)
+	sql := `SELECT org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash
+		FROM ledger_entries WHERE org_id = $1 AND seq >= $2 AND seq <= $3 AND ($4 = '' OR kind = $4)`
+	args := []any{org, int64(f.FromSeq), to, f.Kind, f.Limit}
+	if f.Action != "" {
+		sql += ` AND ` + q.jsonRef("refs", "action") + ` = $6`
+		args = append(args, f.Action)
+	}
+	rs, err := q.q.query(ctx, sql+` ORDER BY seq LIMIT $5`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
@@ -158,17 +264,24 @@ func (q *queries) LedgerEntries(ctx context.Context, org string, f LedgerFilter)
 			return nil, fmt.Errorf("read ledger: %w", err)
 		}
 		e.Seq = uint64(seq)
-		if refs != nil {
-			if err := json.Unmarshal([]byte(*refs), &e.Refs); err != nil {
-				return nil, fmt.Errorf("read ledger entry %d refs: %w", seq, err)
-			}
-		}
-		if attrs != nil {
-			if err := json.Unmarshal([]byte(*attrs), &e.Attrs); err != nil {
-				return nil, fmt.Errorf("read ledger entry %d attrs: %w", seq, err)
-			}
+		if err := decodeRefsAttrs(&e, refs, attrs); err != nil {
+			return nil, err
 		}
 		out = append(out, e)
 	}
 	return out, rs.Err()
+}
+
+func decodeRefsAttrs(e *ledger.Entry, refs, attrs *string) error {
+	if refs != nil {
+		if err := json.Unmarshal([]byte(*refs), &e.Refs); err != nil {
+			return fmt.Errorf("read ledger entry %d refs: %w", e.Seq, err)
+		}
+	}
+	if attrs != nil {
+		if err := json.Unmarshal([]byte(*attrs), &e.Attrs); err != nil {
+			return fmt.Errorf("read ledger entry %d attrs: %w", e.Seq, err)
+		}
+	}
+	return nil
 }

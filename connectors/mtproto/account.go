@@ -29,41 +29,75 @@ var errNoSession = errors.New("no MTProto session in the secrets store: log the 
 type account struct {
 	client *telegram.Client
 	writes *writeCounter
-	flood  *FloodWait
-	names  *resolver
+	*memory
 
 	ready  chan struct{} // closed once connected and authorized
 	done   chan struct{} // closed when the client stopped; err says why
-	err    error
+	err    error         // written before done is closed
+	runCtx context.Context
 	cancel context.CancelFunc
 }
 
 // api is the account's raw API, through the FloodWait middleware.
 func (a *account) api() *tg.Client { return a.client.API() }
 
-// startAccount reads the account's secrets with ctx (the first Send's
-// context) and starts its client in the background under parent.
-func (c *Connector) startAccount(ctx, parent context.Context, acct connectors.Account) (*account, error) {
+// memory is what the connector keeps about an account across its clients:
+// a flood wait or a resolved username outlives a client that died, so a
+// restart neither hits a method inside its flood wait nor resolves again.
+type memory struct {
+	flood *FloodWait
+	names *resolver
+}
+
+func newMemory(cfg Config) *memory {
+	return &memory{
+		flood: NewFloodWait(cfg.FloodWaitThreshold, cfg.MethodFloodWaitThreshold),
+		names: newResolver(cfg),
+	}
+}
+
+// newAccount returns an account whose client is not started yet; parent is
+// the Connector's context, so Close stops it even mid-start.
+func newAccount(parent context.Context, m *memory) *account {
+	runCtx, cancel := context.WithCancel(parent)
+	return &account{
+		writes: &writeCounter{},
+		memory: m,
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		runCtx: runCtx,
+		cancel: cancel,
+	}
+}
+
+// start reads the account's secrets with ctx (the first Send's context) and
+// starts its client in the background. Other Sends for the account wait on
+// ready or done meanwhile, so a slow secrets store holds only this account.
+// On failure done is closed with err set.
+func (c *Connector) start(ctx context.Context, a *account, acct connectors.Account) {
+	if err := c.spawn(ctx, a, acct); err != nil {
+		a.err = err
+		a.cancel()
+		close(a.done)
+	}
+}
+
+func (c *Connector) spawn(ctx context.Context, a *account, acct connectors.Account) error {
 	appID, appHash, err := c.cfg.Credentials.AppCredentials(ctx, acct)
 	if err != nil {
-		return nil, fmt.Errorf("app credentials: %w", err)
+		return fmt.Errorf("app credentials: %w", err)
 	}
 	stored, err := c.cfg.Sessions.Load(ctx, acct)
 	if err != nil {
-		return nil, fmt.Errorf("load session: %w", err)
+		return fmt.Errorf("load session: %w", err)
 	}
-	fresh := len(stored) == 0
-	if fresh && acct.Kind != kindBot {
-		return nil, &connectors.AccountStopError{Code: "no_session", Err: errNoSession}
+	if len(stored) == 0 && acct.Kind != kindBot {
+		return &connectors.AccountStopError{Code: "no_session", Err: errNoSession}
+	}
+	if err := a.runCtx.Err(); err != nil {
+		return fmt.Errorf("connector closing: %w", err)
 	}
 
-	a := &account{
-		writes: &writeCounter{},
-		flood:  NewFloodWait(c.cfg.FloodWaitThreshold, c.cfg.MethodFloodWaitThreshold),
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
-	}
-	a.names = newResolver(c.cfg, a.api)
 	a.client = telegram.NewClient(appID, appHash, telegram.Options{
 		DC:         c.cfg.DC,
 		DCList:     c.cfg.DCList,
@@ -78,13 +112,11 @@ func (c *Connector) startAccount(ctx, parent context.Context, acct connectors.Ac
 		Device:         c.cfg.Device,
 	})
 
-	runCtx, cancel := context.WithCancel(parent)
-	a.cancel = cancel
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer close(a.done)
-		a.err = a.client.Run(runCtx, func(ctx context.Context) error {
+		err := a.client.Run(a.runCtx, func(ctx context.Context) error {
 			if err := c.authorize(ctx, a, acct); err != nil {
 				return err
 			}
@@ -92,11 +124,12 @@ func (c *Connector) startAccount(ctx, parent context.Context, acct connectors.Ac
 			<-ctx.Done()
 			return nil
 		})
-		if a.err == nil {
-			a.err = errors.New("client stopped")
+		if err == nil {
+			err = errors.New("client stopped")
 		}
+		a.err = err
 	}()
-	return a, nil
+	return nil
 }
 
 // authorize checks that the session is logged in (users.getUsers on self)

@@ -1,7 +1,6 @@
 package mtproto
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -194,9 +193,4 @@ func isClassified(err error) bool {
 		u *connectors.UnknownError
 	)
 	return errors.As(err, &r) || errors.As(err, &p) || errors.As(err, &a) || errors.As(err, &u)
-}
-
-// ctxDone reports whether err is the caller's own cancellation or deadline.
-func ctxDone(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -27,7 +27,8 @@ type Connector struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	accounts map[string]*account
+	accounts map[string]*account // live clients
+	memory   map[string]*memory  // per account, outlives its clients
 	closed   bool
 }
 
@@ -47,6 +48,7 @@ func New(cfg Config) (*Connector, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		accounts: make(map[string]*account),
+		memory:   make(map[string]*memory),
 	}, nil
 }
 
@@ -85,17 +87,18 @@ func (c *Connector) client(ctx context.Context, d connectors.Delivery) (*account
 		ok = false
 	}
 	if !ok {
-		// Started under the lock so one account never gets two clients;
-		// startAccount only reads secrets and spawns the client goroutine.
-		var err error
-		a, err = c.startAccount(ctx, c.ctx, d.Account)
-		if err != nil {
-			c.mu.Unlock()
-			return nil, classifyStart(d, err)
+		m := c.memory[key]
+		if m == nil {
+			m = newMemory(c.cfg)
+			c.memory[key] = m
 		}
+		a = newAccount(c.ctx, m)
 		c.accounts[key] = a
 	}
 	c.mu.Unlock()
+	if !ok {
+		c.start(ctx, a, d.Account)
+	}
 
 	select {
 	case <-a.ready:
@@ -159,13 +162,13 @@ func (c *Connector) jitter() time.Duration {
 }
 
 // FloodWaitHeld reports how long method is held for account by an earlier
-// FLOOD_WAIT (0 if not, or if the account has no live client).
+// FLOOD_WAIT (0 if not).
 func (c *Connector) FloodWaitHeld(account connectors.Account, method string) time.Duration {
 	c.mu.Lock()
-	a, ok := c.accounts[accountKey(account)]
+	m, ok := c.memory[accountKey(account)]
 	c.mu.Unlock()
 	if !ok {
 		return 0
 	}
-	return a.flood.Held(method)
+	return m.flood.Held(method)
 }

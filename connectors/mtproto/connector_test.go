@@ -1,7 +1,6 @@
 package mtproto
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -44,6 +43,7 @@ func assertNoSecrets(t *testing.T, err error, session []byte) {
 
 func TestSendMessageDelivers(t *testing.T) {
 	f := startFake(t)
+	f.reset(1001)
 	acct, store := userAccount(t, f, "u-success")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 
@@ -95,6 +95,7 @@ func TestSendMessageHTMLEntities(t *testing.T) {
 
 func TestFloodWaitShortIsWaitedAndRetried(t *testing.T) {
 	f := startFake(t)
+	f.reset(1010)
 	acct, store := userAccount(t, f, "u-flood2")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	const peer = 1010
@@ -122,6 +123,7 @@ func TestFloodWaitShortIsWaitedAndRetried(t *testing.T) {
 
 func TestFloodWaitLongIsRetryableForTheMethod(t *testing.T) {
 	f := startFake(t)
+	f.reset(1011, 1012)
 	acct, store := userAccount(t, f, "u-flood60")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	const peer = 1011
@@ -149,10 +151,27 @@ func TestFloodWaitLongIsRetryableForTheMethod(t *testing.T) {
 	if held := c.FloodWaitHeld(acct, "messages.sendMessage"); held <= 0 {
 		t.Fatalf("FloodWaitHeld = %v", held)
 	}
+	// The hold outlives the client: a client that died and restarted
+	// still does not call the method inside its flood wait.
+	c.mu.Lock()
+	live := c.accounts[accountKey(acct)]
+	c.mu.Unlock()
+	live.stop()
+	_, err = c.Send(testCtx(t), msg(acct, "act-flood60-c", userPeer(1012), "hi"))
+	if !errors.Is(err, ErrMethodHeld) || f.callsTo(1012) != 0 {
+		t.Fatalf("after restart: %v (calls %d)", err, f.callsTo(1012))
+	}
+	c.mu.Lock()
+	restarted := c.accounts[accountKey(acct)] != live
+	c.mu.Unlock()
+	if !restarted {
+		t.Fatal("client was not restarted")
+	}
 }
 
 func TestPeerFloodStopsAccount(t *testing.T) {
 	f := startFake(t)
+	f.reset(1020)
 	acct, store := userAccount(t, f, "u-peerflood")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	const peer = 1020
@@ -167,6 +186,7 @@ func TestPeerFloodStopsAccount(t *testing.T) {
 
 func TestUserIsBlockedSuppresses(t *testing.T) {
 	f := startFake(t)
+	f.reset(1030)
 	acct, store := userAccount(t, f, "u-blocked")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	const peer = 1030
@@ -180,6 +200,7 @@ func TestUserIsBlockedSuppresses(t *testing.T) {
 
 func TestSlowModeIsScopedToTheChat(t *testing.T) {
 	f := startFake(t)
+	f.reset(1040)
 	acct, store := userAccount(t, f, "u-slow")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	const channel = 1040
@@ -222,43 +243,43 @@ func TestResolveUsernameIsCached(t *testing.T) {
 
 func TestBotLoginAndSessionPersistedThroughStore(t *testing.T) {
 	f := startFake(t)
-	store := newMemStore()
-	creds := &testCreds{}
-	bot := connectors.Account{ID: "b-session", Org: "org1", Kind: kindBot, Connector: ConnectorName}
-	logins := f.loginCount()
-
-	c1 := newTestConnector(t, f.config(creds, store))
-	if _, err := c1.Send(testCtx(t), msg(bot, "act-bot-1", userPeer(1050), "hi")); err != nil {
-		t.Fatal(err)
+	// First process (run in TestMain, see freshBot): no session in the
+	// store, so the connector did the key exchange and the bot login.
+	if freshBot.err != nil {
+		t.Fatalf("first send as a fresh bot: %v", freshBot.err)
 	}
-	if n := f.loginCount() - logins; n != 1 {
-		t.Fatalf("bot logins %d, want 1", n)
+	if freshBot.logins != 1 {
+		t.Fatalf("bot logins %d, want 1", freshBot.logins)
 	}
-	data, stores := store.snapshot(bot.ID)
+	f.mu.Lock()
+	token := f.tokens[0]
+	f.mu.Unlock()
+	if token != testToken {
+		t.Fatal("the token from Credentials did not reach auth.importBotAuthorization")
+	}
+	data, stores := freshBot.store.snapshot(freshBot.account.ID)
 	if len(data) == 0 || stores == 0 {
 		t.Fatalf("session not stored (stores=%d)", stores)
 	}
-	if err := c1.Close(); err != nil {
-		t.Fatal(err)
-	}
 
 	// A new process: the session comes back from the store, no new login.
-	c2 := newTestConnector(t, f.config(creds, store))
-	if _, err := c2.Send(testCtx(t), msg(bot, "act-bot-2", userPeer(1050), "hi again")); err != nil {
+	before := f.loginCount()
+	c := newTestConnector(t, f.config(freshBot.creds, freshBot.store))
+	if _, err := c.Send(testCtx(t), msg(freshBot.account, "act-bot-2", userPeer(1050), "hi again")); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.loginCount() - logins; n != 1 {
+	if n := f.loginCount() - before; n != 0 {
 		t.Fatalf("bot logged in again (%d logins): session not reused", n)
 	}
-	if again, _ := store.snapshot(bot.ID); !bytes.Equal(again, data) && len(again) == 0 {
-		t.Fatal("session lost")
-	}
+
 }
 
 func TestBadBotTokenStopsAccountWithoutLeakingSecrets(t *testing.T) {
 	f := startFake(t)
 	bot := connectors.Account{ID: "b-badtoken", Org: "org1", Kind: kindBot, Connector: ConnectorName}
-	c := newTestConnector(t, f.config(&testCreds{token: "9999:wrong-secret"}, newMemStore()))
+	store := newMemStore()
+	store.data[bot.ID] = append([]byte(nil), plainSession...) // not logged in: the bot logs in
+	c := newTestConnector(t, f.config(&testCreds{token: "9999:wrong-secret"}, store))
 	_, err := c.Send(testCtx(t), msg(bot, "act-badtoken", userPeer(1060), "hi"))
 	var a *connectors.AccountStopError
 	if !errors.As(err, &a) || a.Code != "invalid_token" {
@@ -283,9 +304,10 @@ func TestUserAccountWithoutSessionStops(t *testing.T) {
 
 func TestRevokedUserSessionStops(t *testing.T) {
 	f := startFake(t)
-	acct, store := userAccount(t, f, "u-revoked")
-	data, _ := store.snapshot(acct.ID)
-	f.revoke(t, data) // the account's session was terminated from a phone
+	acct := connectors.Account{ID: "u-revoked", Org: "org1", Kind: kindUser}
+	store := newMemStore()
+	data := append([]byte(nil), plainSession...) // a key that is not (or no longer) logged in
+	store.data[acct.ID] = data
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	_, err := c.Send(testCtx(t), msg(acct, "act-revoked", userPeer(1080), "hi"))
 	var a *connectors.AccountStopError
@@ -297,6 +319,7 @@ func TestRevokedUserSessionStops(t *testing.T) {
 
 func TestNoAnswerAfterWriteIsUnknown(t *testing.T) {
 	f := startFake(t)
+	f.reset(1090, 1091)
 	acct, store := userAccount(t, f, "u-silent")
 	c := newTestConnector(t, f.config(&testCreds{}, store))
 	// Connect first, so the silent call is the only thing in flight.
@@ -420,4 +443,93 @@ func TestAllKinds(t *testing.T) {
 			t.Fatalf("to a user: %v", err)
 		}
 	})
+}
+
+func TestResolveIsRateLimitedLocally(t *testing.T) {
+	f := startFake(t)
+	acct, store := userAccount(t, f, "u-resolve-limit")
+	cfg := f.config(&testCreds{}, store)
+	cfg.ResolvePerMinute, cfg.ResolveBurst, cfg.ResolveMaxWait = 1, 1, time.Millisecond
+	c := newTestConnector(t, cfg)
+	if _, err := c.Send(testCtx(t), msg(acct, "act-rl-1", "@alice", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	before := f.resolvesOf(newsUsername)
+	_, err := c.Send(testCtx(t), msg(acct, "act-rl-2", "@herald_news", "hi"))
+	var r *connectors.RetryableError
+	if !errors.As(err, &r) || r.Scope != "method:contacts.resolveUsername" || r.After <= 0 {
+		t.Fatalf("got %v", err)
+	}
+	if f.resolvesOf(newsUsername) != before {
+		t.Fatal("a rate-limited resolve reached Telegram")
+	}
+	// A cached name still goes out.
+	if _, err := c.Send(testCtx(t), msg(acct, "act-rl-3", "@alice", "hi")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJitterRange(t *testing.T) {
+	c, err := New(Config{Credentials: &testCreds{}, Sessions: newMemStore(), JitterMin: 10 * time.Millisecond, JitterMax: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 200 {
+		if j := c.jitter(); j < 10*time.Millisecond || j > 20*time.Millisecond {
+			t.Fatalf("jitter %v", j)
+		}
+	}
+	d, _ := New(Config{Credentials: &testCreds{}, Sessions: newMemStore()})
+	defer d.Close()
+	if j := d.jitter(); j < DefaultJitterMin || j > DefaultJitterMax {
+		t.Fatalf("default jitter %v", j)
+	}
+	n, _ := New(Config{Credentials: &testCreds{}, Sessions: newMemStore(), NoJitter: true})
+	defer n.Close()
+	if j := n.jitter(); j != 0 {
+		t.Fatalf("NoJitter: %v", j)
+	}
+}
+
+func TestSendAfterCloseIsRetryable(t *testing.T) {
+	f := startFake(t)
+	acct, store := userAccount(t, f, "u-closed")
+	c := newTestConnector(t, f.config(&testCreds{}, store))
+	if _, err := c.Send(testCtx(t), msg(acct, "act-c1", userPeer(1300), "hi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Send(testCtx(t), msg(acct, "act-c2", userPeer(1300), "hi"))
+	if !errors.Is(err, ErrClosed) || connectors.Classify(err) != connectors.ClassRetryable {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestConcurrentSendsShareOneClient(t *testing.T) {
+	f := startFake(t)
+	f.reset(1400)
+	acct, store := userAccount(t, f, "u-concurrent")
+	c := newTestConnector(t, f.config(&testCreds{}, store))
+	ctx := testCtx(t)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			_, err := c.Send(ctx, msg(acct, "act-cc-"+strconv.Itoa(i), userPeer(1400), "hi"))
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mu.Lock()
+	n := len(c.accounts)
+	c.mu.Unlock()
+	if n != 1 || f.callsTo(1400) != 8 {
+		t.Fatalf("clients %d, calls %d", n, f.callsTo(1400))
+	}
 }

@@ -2,6 +2,8 @@ package mtproto
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -56,19 +58,39 @@ type fakeTelegram struct {
 	logins    int               // auth.importBotAuthorization calls
 	tokens    []string          // bot tokens received
 	authed    map[[8]byte]bool  // auth key ids logged in (bot or user)
-	keysSeen  map[[8]byte]bool  // auth key ids that made any content call
 	silentFor map[int64]bool    // peers whose sendMessage is never answered
 	nextID    int
 }
 
 var (
-	fakeOnce sync.Once
 	fake     *fakeTelegram
 	fakeErr  error
 	stopFake context.CancelFunc
+
+	// loggedInSession is a session whose key is logged in as a user;
+	// plainSession one whose key never logged in (as after the account's
+	// sessions were terminated from a phone). Tests copy them: a key
+	// exchange costs seconds under the race detector on a shared machine,
+	// so they are made once, before the tests and outside their budget.
+	loggedInSession []byte
+	plainSession    []byte
+
+	// freshBot is the outcome of the connector's first Send for a bot with
+	// nothing in its SessionStore: key exchange, bot login, session stored.
+	// It runs in TestMain for the same reason (its key exchange alone took
+	// 2–8 s under -race with a load average of 7 on 2 cores); the test
+	// TestBotLoginAndSessionPersistedThroughStore asserts on it.
+	freshBot struct {
+		account connectors.Account
+		store   *memStore
+		creds   *testCreds
+		err     error
+		logins  int
+	}
 )
 
 func TestMain(m *testing.M) {
+	fake, fakeErr = setupFake()
 	code := m.Run()
 	if stopFake != nil {
 		stopFake()
@@ -76,29 +98,68 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startFake starts the shared cluster once.
+// setupFake starts the shared cluster and makes the shared sessions.
+func setupFake() (*fakeTelegram, error) {
+	f := &fakeTelegram{
+		script: map[int64]reply{}, calls: map[int64]int{}, randomIDs: map[int64][]int64{},
+		resolves: map[string]int{}, authed: map[[8]byte]bool{},
+		silentFor: map[int64]bool{}, nextID: 100,
+	}
+	f.cluster = cluster.NewCluster(cluster.Options{Protocol: transport.Intermediate})
+	f.register(f.cluster.Dispatch(testDC, "dc2"))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopFake = cancel
+	go func() { _ = f.cluster.Up(ctx) }()
+	select {
+	case <-f.cluster.Ready():
+	case <-time.After(time.Minute):
+		return nil, errors.New("tgtest cluster did not start")
+	}
+	var err error
+	if loggedInSession, err = f.newSession(true); err != nil {
+		return nil, fmt.Errorf("log the test user in: %w", err)
+	}
+	if plainSession, err = f.newSession(false); err != nil {
+		return nil, fmt.Errorf("make a session: %w", err)
+	}
+	f.sendAsFreshBot()
+	return f, nil
+}
+
+// sendAsFreshBot sends once as a bot whose SessionStore is empty, through a
+// connector closed afterwards (as a process exiting), and records the outcome.
+func (f *fakeTelegram) sendAsFreshBot() {
+	freshBot.account = connectors.Account{ID: "b-session", Org: "org1", Kind: kindBot, Connector: ConnectorName}
+	freshBot.store = newMemStore()
+	freshBot.creds = &testCreds{}
+	c, err := New(f.config(freshBot.creds, freshBot.store))
+	if err != nil {
+		freshBot.err = err
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, freshBot.err = c.Send(ctx, connectors.Delivery{
+		ActionID: "act-bot-1", Account: freshBot.account, Kind: connectors.KindSendMessage,
+		ChatID: "user:1050:77", Text: "hi",
+	})
+	// gotd stores the session right after the connection is ready,
+	// concurrently with the first call: wait for it before closing.
+	for range 500 {
+		if data, _ := freshBot.store.snapshot(freshBot.account.ID); len(data) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	freshBot.logins = f.loginCount()
+}
+
+// startFake returns the shared in-process Telegram.
 func startFake(tb testing.TB) *fakeTelegram {
 	tb.Helper()
-	fakeOnce.Do(func() {
-		f := &fakeTelegram{
-			script: map[int64]reply{}, calls: map[int64]int{}, randomIDs: map[int64][]int64{},
-			resolves: map[string]int{}, authed: map[[8]byte]bool{}, keysSeen: map[[8]byte]bool{},
-			silentFor: map[int64]bool{}, nextID: 100,
-		}
-		f.cluster = cluster.NewCluster(cluster.Options{Protocol: transport.Intermediate})
-		f.register(f.cluster.Dispatch(testDC, "dc2"))
-		ctx, cancel := context.WithCancel(context.Background())
-		stopFake = cancel
-		go func() { _ = f.cluster.Up(ctx) }()
-		select {
-		case <-f.cluster.Ready():
-			fake = f
-		case <-time.After(30 * time.Second):
-			fakeErr = context.DeadlineExceeded
-		}
-	})
 	if fakeErr != nil {
-		tb.Fatalf("tgtest cluster did not start: %v", fakeErr)
+		tb.Fatalf("tgtest: %v", fakeErr)
 	}
 	return fake
 }
@@ -126,6 +187,19 @@ func (f *fakeTelegram) config(creds Credentials, store SessionStore) Config {
 		PublicKeys:  f.cluster.Keys(),
 		Protocol:    transport.Intermediate,
 		NoJitter:    true,
+	}
+}
+
+// reset forgets what the fake recorded for peer ids and their scripts, so a
+// test (run again with -count) starts from zero.
+func (f *fakeTelegram) reset(ids ...int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		delete(f.calls, id)
+		delete(f.randomIDs, id)
+		delete(f.script, id)
+		delete(f.silentFor, id)
 	}
 }
 
@@ -177,7 +251,6 @@ func lastRequest[T any](f *fakeTelegram) (T, bool) {
 func (f *fakeTelegram) authorized(req *tgtest.Request) *tgerr.Error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.keysSeen[req.Session.AuthKey.ID] = true
 	if !f.authed[req.Session.AuthKey.ID] {
 		return tgerr.New(401, "AUTH_KEY_UNREGISTERED")
 	}
@@ -245,7 +318,7 @@ func (f *fakeTelegram) resolveUsername(s *tgtest.Server, req *tgtest.Request) er
 	case newsUsername:
 		return s.SendResult(req, &tg.ContactsResolvedPeer{
 			Peer:  &tg.PeerChannel{ChannelID: newsChannelID},
-			Chats: []tg.ChatClass{&tg.Channel{ID: newsChannelID, AccessHash: newsChannelHash, Title: "News"}},
+			Chats: []tg.ChatClass{&tg.Channel{ID: newsChannelID, AccessHash: newsChannelHash, Title: "News", Photo: &tg.ChatPhotoEmpty{}}},
 		})
 	}
 	return s.SendErr(req, tgerr.New(400, "USERNAME_NOT_OCCUPIED"))
@@ -368,31 +441,11 @@ func (f *fakeTelegram) updatePinned(s *tgtest.Server, req *tgtest.Request) error
 	return s.SendResult(req, &tg.Updates{})
 }
 
-// revoke logs out the auth key of a stored session, as terminating the
-// session from another device does.
-func (f *fakeTelegram) revoke(tb testing.TB, data []byte) {
-	tb.Helper()
-	mem := &session.StorageMemory{}
-	if err := mem.StoreSession(context.Background(), data); err != nil {
-		tb.Fatal(err)
-	}
-	d, err := (&session.Loader{Storage: mem}).Load(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var id [8]byte
-	copy(id[:], d.AuthKeyID)
-	f.mu.Lock()
-	delete(f.authed, id)
-	f.mu.Unlock()
-}
-
-// userSession logs a user account in the way an operator would, outside the
-// connector (key exchange, then auth.signIn), and returns the session bytes
-// as a secrets store would hold them.
-func (f *fakeTelegram) userSession(tb testing.TB) []byte {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+// newSession makes a session outside the connector: a key exchange, then,
+// if login, auth.signIn, the way an operator logs a user account in. It
+// returns the session bytes as a secrets store would hold them.
+func (f *fakeTelegram) newSession(login bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	mem := &session.StorageMemory{}
 	client := telegram.NewClient(testAppID, testAppHash, telegram.Options{
@@ -400,19 +453,26 @@ func (f *fakeTelegram) userSession(tb testing.TB) []byte {
 		Resolver: f.cluster.Resolver(), SessionStorage: mem, NoUpdates: true,
 	})
 	err := client.Run(ctx, func(ctx context.Context) error {
+		if !login {
+			return nil
+		}
 		_, err := client.API().AuthSignIn(ctx, &tg.AuthSignInRequest{
 			PhoneNumber: "+15550000000", PhoneCodeHash: "hash", PhoneCode: "12345",
 		})
 		return err
 	})
 	if err != nil {
-		tb.Fatalf("log the test user in: %v", err)
+		return nil, err
 	}
-	data, err := mem.LoadSession(ctx)
-	if err != nil || len(data) == 0 {
-		tb.Fatalf("no session after login: %v", err)
+	// gotd saves the session right after the connection is ready, which
+	// may be just after the callback returned.
+	for range 100 {
+		if data, err := mem.LoadSession(ctx); err == nil && len(data) > 0 {
+			return data, nil
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return data
+	return nil, errors.New("no session stored")
 }
 
 // memStore is a SessionStore in memory (the secrets store in tests).
@@ -465,11 +525,13 @@ func (c *testCreds) BotToken(context.Context, connectors.Account) (string, error
 	return c.token, nil
 }
 
-// userAccount returns a logged-in user account and its store.
+// userAccount returns a logged-in user account and its store. Accounts of
+// different tests share one logged-in auth key, as the server does not mind.
 func userAccount(tb testing.TB, f *fakeTelegram, id string) (connectors.Account, *memStore) {
+	tb.Helper()
 	store := newMemStore()
 	acct := connectors.Account{ID: id, Org: "org1", Kind: kindUser, Connector: ConnectorName, SecretRef: "vault:kv/mtproto/" + id}
-	store.data[id] = f.userSession(tb)
+	store.data[id] = append([]byte(nil), loggedInSession...)
 	return acct, store
 }
 

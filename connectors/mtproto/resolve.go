@@ -21,16 +21,14 @@ const methodResolveUsername = "contacts.resolveUsername"
 // are per account, so is the cache. Resolutions are cached (LRU with TTL),
 // rate limited, and concurrent resolutions of one name share one call.
 type resolver struct {
-	api     func() *tg.Client
 	cache   *expirable.LRU[string, tg.InputPeerClass]
 	limit   *rate.Limiter
 	maxWait time.Duration
 	group   singleflight.Group
 }
 
-func newResolver(cfg Config, api func() *tg.Client) *resolver {
+func newResolver(cfg Config) *resolver {
 	return &resolver{
-		api:     api,
 		cache:   expirable.NewLRU[string, tg.InputPeerClass](cfg.ResolveCacheSize, nil, cfg.ResolveTTL),
 		limit:   rate.NewLimiter(rate.Limit(cfg.ResolvePerMinute/60), cfg.ResolveBurst),
 		maxWait: cfg.ResolveMaxWait,
@@ -41,7 +39,7 @@ func newResolver(cfg Config, api func() *tg.Client) *resolver {
 // unclassified RPC or transport errors, or a RetryableError when the local
 // rate limit would make the caller wait longer than maxWait. Resolving is
 // read-only, so a failure never needs the unknown class.
-func (r *resolver) resolve(ctx context.Context, name string) (tg.InputPeerClass, error) {
+func (r *resolver) resolve(ctx context.Context, api *tg.Client, name string) (tg.InputPeerClass, error) {
 	if p, ok := r.cache.Get(name); ok {
 		return p, nil
 	}
@@ -52,7 +50,7 @@ func (r *resolver) resolve(ctx context.Context, name string) (tg.InputPeerClass,
 		if err := r.wait(ctx); err != nil {
 			return nil, err
 		}
-		res, err := r.api().ContactsResolveUsername(ctx, name)
+		res, err := api.ContactsResolveUsername(ctx, name)
 		if err != nil {
 			return nil, err
 		}

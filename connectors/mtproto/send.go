@@ -23,7 +23,7 @@ const (
 // peer resolves d.ChatID. Its errors are classified; nothing was sent.
 func (c *Connector) peer(ctx context.Context, a *account, d connectors.Delivery) (tg.InputPeerClass, error) {
 	if name, ok := username(d.ChatID); ok {
-		p, err := a.names.resolve(ctx, name)
+		p, err := a.names.resolve(ctx, a.api(), name)
 		if err != nil {
 			// Resolving is read-only: a lost answer changes nothing.
 			return nil, classify(d, methodResolveUsername, err, notSent)

@@ -127,9 +127,50 @@ func (a *AppRoleAuth) secretID(ctx context.Context, c *Client) (string, error) {
 	return id, nil
 }
 
-// login runs the configured auth method.
+// login runs the configured auth method and records the token secret for
+// the renewal goroutine.
 func (c *Client) login(ctx context.Context) (*api.Secret, error) {
-	return c.auth.login(ctx, c)
+	s, err := c.auth.login(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	c.authMu.Lock()
+	c.authSecret, c.authAt = s, time.Now()
+	c.authMu.Unlock()
+	return s, nil
+}
+
+// reloginAfterDenied logs in again after a request was denied with token
+// stale, unless another goroutine already replaced that token. Vault says
+// "invalid token" for an expired or revoked token; without that hint (older
+// Vaults) a token younger than freshToken is taken to be denied by policy. It reports
+// whether a retry may help. The renewal goroutine is told to watch the new
+// token.
+func (c *Client) reloginAfterDenied(ctx context.Context, stale string, invalidToken bool) bool {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	if c.api.Token() != stale {
+		return true
+	}
+	c.authMu.Lock()
+	age := time.Since(c.authAt)
+	c.authMu.Unlock()
+	if !invalidToken && age < freshToken {
+		return false // a fresh, valid token denied: a policy matter
+	}
+	if _, err := c.login(ctx); err != nil {
+		c.log.Warn("vault login after permission denied failed", "err", err)
+		return false
+	}
+	if c.api.Token() == stale {
+		return false // same token (TokenAuth): the denial is a policy matter
+	}
+	c.log.Info("vault token was refused; logged in again")
+	select {
+	case c.relogged <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // Re-login backoff bounds: quick enough to recover within seconds when Vault
@@ -137,6 +178,10 @@ func (c *Client) login(ctx context.Context) (*api.Secret, error) {
 const (
 	reloginMinBackoff = 500 * time.Millisecond
 	reloginMaxBackoff = 30 * time.Second
+	// freshToken: a token younger than this that is denied without "invalid
+	// token" is denied by policy, so logging in again would only mint tokens
+	// in a loop.
+	freshToken = 2 * time.Second
 )
 
 // keepAlive renews the token with api.LifetimeWatcher and logs in again
@@ -161,8 +206,15 @@ func (c *Client) keepAlive(ctx context.Context, s *api.Secret) {
 			lastLogin = time.Now()
 		}
 		if s.Auth == nil || s.Auth.LeaseDuration == 0 {
-			<-ctx.Done() // non-expiring token
-			return
+			// Non-expiring token: nothing to renew until a request-path
+			// re-login installs another one.
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.relogged:
+				s = c.currentAuth()
+				continue
+			}
 		}
 		w, err := c.api.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: s})
 		if err != nil {
@@ -179,6 +231,12 @@ func (c *Client) keepAlive(ctx context.Context, s *api.Secret) {
 	}
 }
 
+func (c *Client) currentAuth() *api.Secret {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	return c.authSecret
+}
+
 // sleep waits d or until ctx ends; it reports whether d elapsed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -191,13 +249,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// watch waits for the watcher to end; it returns nil so the caller logs in
-// again.
+// watch waits for the watcher to end. It returns nil so the caller logs in
+// again, or the new token's secret if a request already logged in again.
 func (c *Client) watch(ctx context.Context, w *api.LifetimeWatcher) *api.Secret {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-c.relogged:
+			return c.currentAuth()
 		case r := <-w.RenewCh():
 			if r != nil && r.Secret != nil && r.Secret.Auth != nil {
 				c.log.Debug("vault token renewed", "ttl_seconds", r.Secret.Auth.LeaseDuration)
@@ -216,7 +276,9 @@ func (c *Client) watch(ctx context.Context, w *api.LifetimeWatcher) *api.Secret 
 func (c *Client) reloginUntilOK(ctx context.Context) *api.Secret {
 	wait := reloginMinBackoff
 	for {
+		c.loginMu.Lock()
 		s, err := c.login(ctx)
+		c.loginMu.Unlock()
 		if err == nil {
 			c.log.Info("vault login succeeded")
 			return s

@@ -2,6 +2,8 @@ package vault_test
 
 import (
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +76,7 @@ func TestAuth(t *testing.T) {
 		ctx := testCtx(t)
 		// Max TTL of 6s forces re-logins during the test.
 		roleID, wrapped := setupAppRole(t, srv, "2s", "6s")
-		c := open(t, srv, vault.Config{Auth: &vault.AppRoleAuth{RoleID: roleID, WrappedSecretID: wrapped}})
+		c := open(t, srv, vault.Config{Auth: &vault.AppRoleAuth{RoleID: roleID, WrappedSecretID: wrapped}, Logger: testLogger(t)})
 		first := c.API().Token()
 		if first == "" || first == srv.Token {
 			t.Fatal("no AppRole token installed")
@@ -88,20 +90,36 @@ func TestAuth(t *testing.T) {
 			t.Fatal("a used wrapping token unwrapped again")
 		}
 
-		// Past the max TTL the watcher ends and the client logs in again.
-		deadline := time.Now().Add(30 * time.Second)
-		for c.API().Token() == first {
-			if time.Now().After(deadline) {
-				t.Fatal("no re-login after the token's max TTL")
+		// Past each max TTL the watcher ends and the client logs in again;
+		// a request that meets an expired token logs in and retries. No
+		// request may fail across two re-logins.
+		tokens := map[string]bool{first: true}
+		for end := time.Now().Add(14 * time.Second); time.Now().Before(end); {
+			if s, err := c.Get(ctx, "herald/approle"); err != nil || s.Data["k"] != "v" {
+				t.Fatalf("Get across token expiry: %v, %v", s, err)
 			}
+			tokens[c.API().Token()] = true
 			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(7 * time.Second) // the first token has surely expired now
-		if s, err := c.Get(ctx, "herald/approle"); err != nil || s.Data["k"] != "v" {
-			t.Fatalf("Get after re-login: %v, %v", s, err)
+		if len(tokens) < 3 {
+			t.Fatalf("%d tokens seen in 14s with a 6s max TTL, want at least 3", len(tokens))
 		}
 		if _, err := srv.Client.Auth().Token().Lookup(first); err == nil {
 			t.Fatal("first token still valid; the test did not outlive it")
+		}
+
+		// A token revoked behind Herald's back: the next request is denied,
+		// logs in again and succeeds.
+		time.Sleep(2100 * time.Millisecond) // older than a "fresh" token
+		revoked := c.API().Token()
+		if err := srv.Client.Auth().Token().RevokeOrphan(revoked); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Get(ctx, "herald/approle"); err != nil {
+			t.Fatalf("Get after the token was revoked: %v", err)
+		}
+		if c.API().Token() == revoked {
+			t.Fatal("still using the revoked token")
 		}
 	})
 
@@ -141,4 +159,17 @@ func TestAuth(t *testing.T) {
 			t.Fatalf("Open with a bad token = %v, want ErrPermissionDenied", err)
 		}
 	})
+}
+
+// testLogger sends the client's log to t.Log, so a failure shows the
+// renewal and login history.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -17,9 +17,7 @@ import (
 
 // Get returns the latest version of path.
 func (c *Client) Get(ctx context.Context, path string) (secrets.Secret, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().ReadWithContext(ctx, c.kv+"/data/"+path)
+	s, err := c.read(ctx, c.kv+"/data/"+path, nil)
 	if err != nil {
 		return secrets.Secret{}, wrapErr(ctx, "get", c.kv+"/"+path, err)
 	}
@@ -28,9 +26,7 @@ func (c *Client) Get(ctx context.Context, path string) (secrets.Secret, error) {
 
 // GetVersion returns one version of path.
 func (c *Client) GetVersion(ctx context.Context, path string, version int) (secrets.Secret, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().ReadWithDataWithContext(ctx, c.kv+"/data/"+path,
+	s, err := c.read(ctx, c.kv+"/data/"+path,
 		map[string][]string{"version": {strconv.Itoa(version)}})
 	if err != nil {
 		return secrets.Secret{}, wrapErr(ctx, fmt.Sprintf("get version %d of", version), c.kv+"/"+path, err)
@@ -41,8 +37,6 @@ func (c *Client) GetVersion(ctx context.Context, path string, version int) (secr
 // Put writes data as a new version of path, with check-and-set unless cas
 // is secrets.NoCAS.
 func (c *Client) Put(ctx context.Context, path string, data map[string]string, cas int) (secrets.Secret, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	d := make(map[string]any, len(data))
 	for k, v := range data {
 		d[k] = v
@@ -51,7 +45,7 @@ func (c *Client) Put(ctx context.Context, path string, data map[string]string, c
 	if cas >= 0 {
 		body["options"] = map[string]any{"cas": cas}
 	}
-	s, err := c.api.Logical().WriteWithContext(ctx, c.kv+"/data/"+path, body)
+	s, err := c.write(ctx, c.kv+"/data/"+path, body)
 	if err != nil {
 		return secrets.Secret{}, wrapErr(ctx, fmt.Sprintf("put (cas %d)", cas), c.kv+"/"+path, err)
 	}
@@ -67,9 +61,7 @@ func (c *Client) Put(ctx context.Context, path string, data map[string]string, c
 
 // Versions returns the current version of path from its metadata.
 func (c *Client) Versions(ctx context.Context, path string) (int, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().ReadWithContext(ctx, c.kv+"/metadata/"+path)
+	s, err := c.read(ctx, c.kv+"/metadata/"+path, nil)
 	if err != nil {
 		return 0, wrapErr(ctx, "read metadata of", c.kv+"/"+path, err)
 	}

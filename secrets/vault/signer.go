@@ -138,9 +138,7 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 func (s *Signer) SignContext(ctx context.Context, msg []byte) ([]byte, error) {
 	c := s.key.Client
 	path := c.transit + "/sign/" + s.key.Key
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	resp, err := c.api.Logical().WriteWithContext(ctx, path, map[string]any{
+	resp, err := c.write(ctx, path, map[string]any{
 		"input":       base64.StdEncoding.EncodeToString(msg),
 		"key_version": s.version,
 	})

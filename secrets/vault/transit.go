@@ -34,9 +34,7 @@ type KeyInfo struct {
 // CreateKey creates a Transit key of the given type if it does not exist; an
 // existing key is left unchanged.
 func (c *Client) CreateKey(ctx context.Context, key, keyType string) error {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	_, err := c.api.Logical().WriteWithContext(ctx, c.transit+"/keys/"+key, map[string]any{"type": keyType})
+	_, err := c.write(ctx, c.transit+"/keys/"+key, map[string]any{"type": keyType})
 	return wrapErr(ctx, "create key", c.transit+"/keys/"+key, err)
 }
 
@@ -58,9 +56,7 @@ func (c *Client) KeyInfo(ctx context.Context, key string) (KeyInfo, error) {
 }
 
 func (c *Client) readKey(ctx context.Context, key string) (map[string]any, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().ReadWithContext(ctx, c.transit+"/keys/"+key)
+	s, err := c.read(ctx, c.transit+"/keys/"+key, nil)
 	if err != nil {
 		return nil, wrapErr(ctx, "read key", c.transit+"/keys/"+key, err)
 	}
@@ -78,11 +74,9 @@ func (c *Client) RotateKey(ctx context.Context, key string) (oldVersion, newVers
 	if err != nil {
 		return 0, 0, err
 	}
-	rctx, cancel := c.withTimeout(ctx)
-	_, err = c.api.Logical().WriteWithContext(rctx, c.transit+"/keys/"+key+"/rotate", nil)
-	cancel()
+	_, err = c.write(ctx, c.transit+"/keys/"+key+"/rotate", nil)
 	if err != nil {
-		return 0, 0, wrapErr(rctx, "rotate key", c.transit+"/keys/"+key, err)
+		return 0, 0, wrapErr(ctx, "rotate key", c.transit+"/keys/"+key, err)
 	}
 	after, err := c.KeyInfo(ctx, key)
 	if err != nil {
@@ -94,9 +88,7 @@ func (c *Client) RotateKey(ctx context.Context, key string) (oldVersion, newVers
 // Encrypt encrypts plaintext with the latest version of key and returns
 // Vault's ciphertext ("vault:v<N>:…"), safe to store anywhere.
 func (c *Client) Encrypt(ctx context.Context, key string, plaintext []byte) (string, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().WriteWithContext(ctx, c.transit+"/encrypt/"+key, map[string]any{
+	s, err := c.write(ctx, c.transit+"/encrypt/"+key, map[string]any{
 		"plaintext": base64.StdEncoding.EncodeToString(plaintext),
 	})
 	if err != nil {
@@ -111,9 +103,7 @@ func (c *Client) Encrypt(ctx context.Context, key string, plaintext []byte) (str
 
 // Decrypt decrypts a ciphertext produced by Encrypt or Rewrap.
 func (c *Client) Decrypt(ctx context.Context, key, ciphertext string) ([]byte, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	s, err := c.api.Logical().WriteWithContext(ctx, c.transit+"/decrypt/"+key, map[string]any{
+	s, err := c.write(ctx, c.transit+"/decrypt/"+key, map[string]any{
 		"ciphertext": ciphertext,
 	})
 	if err != nil {
@@ -140,11 +130,9 @@ func (c *Client) Rewrap(ctx context.Context, key string, ciphertexts []string) (
 		for i, ct := range batch {
 			input[i] = map[string]any{"ciphertext": ct}
 		}
-		rctx, cancel := c.withTimeout(ctx)
-		s, err := c.api.Logical().WriteWithContext(rctx, c.transit+"/rewrap/"+key, map[string]any{"batch_input": input})
-		cancel()
+		s, err := c.write(ctx, c.transit+"/rewrap/"+key, map[string]any{"batch_input": input})
 		if err != nil {
-			return nil, wrapErr(rctx, "rewrap with", c.transit+"/keys/"+key, err)
+			return nil, wrapErr(ctx, "rewrap with", c.transit+"/keys/"+key, err)
 		}
 		var results []any
 		if s != nil && s.Data != nil {
@@ -171,9 +159,7 @@ func (c *Client) Rewrap(ctx context.Context, key string, ciphertexts []string) (
 // SetMinDecryptionVersion makes Vault refuse ciphertexts older than version.
 // Call it only once every stored ciphertext has been rewrapped.
 func (c *Client) SetMinDecryptionVersion(ctx context.Context, key string, version int) error {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	_, err := c.api.Logical().WriteWithContext(ctx, c.transit+"/keys/"+key+"/config", map[string]any{
+	_, err := c.write(ctx, c.transit+"/keys/"+key+"/config", map[string]any{
 		"min_decryption_version": version,
 	})
 	return wrapErr(ctx, fmt.Sprintf("set min_decryption_version %d on", version), c.transit+"/keys/"+key, err)

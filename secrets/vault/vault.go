@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -66,6 +67,12 @@ type Client struct {
 	timeout time.Duration
 	auth    Auth
 	log     *slog.Logger
+
+	loginMu    sync.Mutex    // one login at a time
+	authMu     sync.Mutex    // guards authSecret and authAt
+	authSecret *api.Secret   // the current token's secret, for renewal
+	authAt     time.Time     // when it was obtained
+	relogged   chan struct{} // a request-path login replaced the token
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -128,6 +135,8 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		auth:    cfg.Auth,
 		log:     cfg.Logger.With("component", "vault"),
 		done:    make(chan struct{}),
+
+		relogged: make(chan struct{}, 1),
 	}
 	first, err := c.login(ctx)
 	if err != nil {
@@ -159,4 +168,48 @@ func (c *Client) API() *api.Client { return c.api }
 // has none, so no call can hang on a paused Vault.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
+}
+
+// read and write run one request bounded by the operation timeout. If Vault
+// answers 403 they log in again once and retry: the token may have expired
+// in the gap between the last renewal and the background re-login, or been
+// revoked. A 403 means Vault refused before acting, so retrying a write is
+// safe. Errors are returned raw for wrapErr.
+func (c *Client) read(ctx context.Context, path string, query map[string][]string) (*api.Secret, error) {
+	return c.call(ctx, func(ctx context.Context) (*api.Secret, error) {
+		if query == nil {
+			return c.api.Logical().ReadWithContext(ctx, path)
+		}
+		return c.api.Logical().ReadWithDataWithContext(ctx, path, query)
+	})
+}
+
+func (c *Client) write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
+	return c.call(ctx, func(ctx context.Context) (*api.Secret, error) {
+		return c.api.Logical().WriteWithContext(ctx, path, data)
+	})
+}
+
+func (c *Client) call(ctx context.Context, fn func(context.Context) (*api.Secret, error)) (*api.Secret, error) {
+	token := c.api.Token()
+	tctx, cancel := c.withTimeout(ctx)
+	s, err := fn(tctx)
+	cancel()
+	forbidden, invalidToken := denial(err)
+	if !forbidden || !c.reloginAfterDenied(ctx, token, invalidToken) {
+		return s, err
+	}
+	tctx, cancel = c.withTimeout(ctx)
+	defer cancel()
+	return fn(tctx)
+}
+
+// denial reports whether err is a 403 and whether Vault said the token
+// itself is invalid (expired or revoked).
+func denial(err error) (forbidden, invalidToken bool) {
+	var re *api.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+		return false, false
+	}
+	return true, containsAny(re.Errors, "invalid token")
 }

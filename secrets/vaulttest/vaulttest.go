@@ -108,6 +108,9 @@ func (s *Server) Pause() {
 		s.t.Fatalf("vaulttest: SIGSTOP: %v", err)
 	}
 	s.paused = true
+	if err := waitState(s.cmd.Process.Pid, true); err != nil {
+		s.t.Fatalf("vaulttest: pause: %v", err)
+	}
 }
 
 // Resume continues a paused server with SIGCONT.
@@ -119,6 +122,42 @@ func (s *Server) Resume() {
 		s.t.Fatalf("vaulttest: SIGCONT: %v", err)
 	}
 	s.paused = false
+	if err := waitState(s.cmd.Process.Pid, false); err != nil {
+		s.t.Fatalf("vaulttest: resume: %v", err)
+	}
+}
+
+// Seal seals the server: every request gets 503 "Vault is sealed" until
+// Unseal. State is kept.
+func (s *Server) Seal() {
+	s.t.Helper()
+	if err := s.Client.Sys().Seal(); err != nil {
+		s.t.Fatalf("vaulttest: seal: %v", err)
+	}
+}
+
+// Unseal unseals the server with the unseal key the dev server printed at
+// start-up.
+func (s *Server) Unseal() {
+	s.t.Helper()
+	key := s.unsealKey()
+	if key == "" {
+		s.t.Fatalf("vaulttest: no unseal key in the dev server output:\n%s", s.logs())
+	}
+	st, err := s.Client.Sys().Unseal(key)
+	if err != nil || st.Sealed {
+		s.t.Fatalf("vaulttest: unseal: %v (sealed=%v)", err, st != nil && st.Sealed)
+	}
+}
+
+// unsealKey finds "Unseal Key: …" in the dev server's banner.
+func (s *Server) unsealKey() string {
+	for _, line := range strings.Split(s.logs(), "\n") {
+		if k, ok := strings.CutPrefix(strings.TrimSpace(line), "Unseal Key:"); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return ""
 }
 
 func (s *Server) stopLocked() {
