@@ -32,6 +32,9 @@ type Ledger struct {
 	// key that ever signed checkpoints, current first: old checkpoints stay
 	// verifiable after a rotation.
 	VerifierKeys []string
+	// Keys, when set, supplies VerifierKeys at request time (so a key
+	// rotation is published without a restart).
+	Keys func() []string
 }
 
 // Routes registers the ledger routes: GET /v1/ledger/keys on public (no
@@ -200,7 +203,11 @@ func (l *Ledger) keys(c *gin.Context) {
 		Current bool   `json:"current"`
 	}
 	out := []key{}
-	for i, k := range l.VerifierKeys {
+	vkeys := l.VerifierKeys
+	if l.Keys != nil {
+		vkeys = l.Keys()
+	}
+	for i, k := range vkeys {
 		v, err := note.NewVerifier(strings.TrimSpace(k))
 		if err != nil {
 			writeProblem(c, fmt.Errorf("ledger verifier key %d: %w", i, err))

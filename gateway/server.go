@@ -35,7 +35,7 @@ type Server struct {
 	Store    *store.Store
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
-	// Ready reports extra readiness conditions (e.g. the worker is running);
+	// Ready reports extra readiness conditions (the secret store answers);
 	// nil means ready whenever the database answers.
 	Ready func(ctx context.Context) error
 	// Inbound configures opt-out keywords and the confirmation reply.
@@ -235,9 +235,9 @@ func (s *Server) readyz(c *gin.Context) {
 	}
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
-			checks["worker"], ready = err.Error(), false
+			checks["dependencies"], ready = err.Error(), false
 		} else {
-			checks["worker"] = "ok"
+			checks["dependencies"] = "ok"
 		}
 	}
 	if !ready {

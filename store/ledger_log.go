@@ -376,12 +376,16 @@ func (l *LedgerLogs) sign(ctx context.Context, org string, prev *LedgerCheckpoin
 	if err != nil {
 		return LedgerCheckpoint{}, false, err
 	}
-	msg, err := ledger.Sign(ledger.Checkpoint{Origin: l.Origin(org), Size: size, Root: root}, l.Signer)
+	signer := l.Signer
+	if r, ok := signer.(interface{ Current() note.Signer }); ok {
+		signer = r.Current() // pin one key version for the whole signature
+	}
+	msg, err := ledger.Sign(ledger.Checkpoint{Origin: l.Origin(org), Size: size, Root: root}, signer)
 	if err != nil {
 		return LedgerCheckpoint{}, false, err
 	}
 	cp := LedgerCheckpoint{Org: org, Size: size, Root: base64.StdEncoding.EncodeToString(root), Note: string(msg),
-		KeyID: fmt.Sprintf("%s+%08x", l.Signer.Name(), l.Signer.KeyHash())}
+		KeyID: fmt.Sprintf("%s+%08x", signer.Name(), signer.KeyHash())}
 	created := false
 	err = l.Store.InTx(ctx, func(tx *Tx) error {
 		cp.CreatedAt = tx.now()

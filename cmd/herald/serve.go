@@ -9,12 +9,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
@@ -28,7 +26,6 @@ import (
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/secrets"
-	"github.com/heraldhq/herald/secrets/local"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/telemetry"
 )
@@ -110,10 +107,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	secretStore, err := openSecrets(c)
+	sb, err := openSecretBackend(ctx, c, log)
 	if err != nil {
 		return err
 	}
+	defer sb.close()
+	secretStore := sb.Store
 	conns, err := connectorSet(c, secretStore)
 	if err != nil {
 		return err
@@ -134,13 +133,14 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
 		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
-	signer, vkeys, err := ledgerSigner(ctx, secretStore)
+	srv.Ready = sb.ready
+	logs := store.NewLedgerLogs(s, "", sb.Signer)
+	srv.Ledger = &gateway.Ledger{Logs: logs, Keys: sb.Signer.VerifierKeys}
+	log.Info("ledger checkpoints signed", "key", sb.Signer.VerifierKeys()[0])
+	rotator, err := sb.rotator(ctx, c, s, log)
 	if err != nil {
 		return err
 	}
-	logs := store.NewLedgerLogs(s, "", signer)
-	srv.Ledger = &gateway.Ledger{Logs: logs, VerifierKeys: vkeys}
-	log.Info("ledger checkpoints signed", "key", vkeys[0])
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -168,6 +168,10 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
 	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
+	if c.Secrets.Rotator && len(rotator.Rotations) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = rotator.Run(workerCtx) }()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
@@ -190,47 +194,6 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return nil
 	}
 	return err
-}
-
-// openSecrets opens the secret store: the local encrypted file in the data
-// directory (the embedded default).
-func openSecrets(c *config) (*secrets.CachedStore, error) {
-	st, err := local.Open(c.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	return secrets.Cached(st, secrets.DefaultCacheTTL), nil
-}
-
-// ledgerSignerName names the checkpoint key in signed notes.
-const ledgerSignerName = "herald/ledger"
-
-// ledgerSigner returns the checkpoint signer and the verifier keys of every
-// key version, the current one first (old checkpoints keep verifying).
-func ledgerSigner(ctx context.Context, st secrets.Store) (note.Signer, []string, error) {
-	key := local.SigningKey{Store: st, Path: "herald/ledger/checkpoint-key", Name: ledgerSignerName}
-	signer, err := key.Signer(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ledger signing key: %w", err)
-	}
-	pubs, err := key.PublicKeys(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ledger public keys: %w", err)
-	}
-	byVersion, err := secrets.VerifierKeys(ledgerSignerName, pubs)
-	if err != nil {
-		return nil, nil, err
-	}
-	versions := make([]int, 0, len(byVersion))
-	for v := range byVersion {
-		versions = append(versions, v)
-	}
-	sort.Sort(sort.Reverse(sort.IntSlice(versions)))
-	vkeys := make([]string, 0, len(versions))
-	for _, v := range versions {
-		vkeys = append(vkeys, byVersion[v])
-	}
-	return signer, vkeys, nil
 }
 
 // connectorSet builds the connectors by name. Real connectors are wrapped
