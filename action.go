@@ -37,6 +37,9 @@ var transitions = map[Status][]Status{
 	StatusScheduled:       {StatusSending, StatusCancelled, StatusExpired, StatusDenied},
 	StatusSending:         {StatusDelivered, StatusFailed, StatusScheduled, StatusUnknown},
 	StatusUnknown:         {StatusScheduled, StatusDelivered, StatusFailed},
+	// A denial whose reasons are all overridable can be overridden by a
+	// person (human review of an automated decision).
+	StatusDenied: {StatusScheduled},
 }
 
 // CanTransition reports whether from → to is a legal move.
@@ -49,8 +52,15 @@ func CanTransition(from, to Status) bool {
 	return false
 }
 
-// Terminal reports whether no transition leaves s.
-func (s Status) Terminal() bool { _, ok := transitions[s]; return !ok }
+// Terminal reports whether s ends the action's life (a denial can still be
+// overridden by a person, but nothing automatic follows it).
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusDelivered, StatusFailed, StatusDenied, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
+}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {

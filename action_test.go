@@ -7,7 +7,7 @@ func TestStateMachine(t *testing.T) {
 		{StatusReceived, StatusDecided}, {StatusDecided, StatusScheduled}, {StatusDecided, StatusDenied},
 		{StatusDecided, StatusPendingApproval}, {StatusPendingApproval, StatusScheduled}, {StatusPendingApproval, StatusExpired},
 		{StatusScheduled, StatusSending}, {StatusScheduled, StatusCancelled}, {StatusSending, StatusDelivered},
-		{StatusSending, StatusUnknown}, {StatusSending, StatusScheduled}, {StatusUnknown, StatusScheduled},
+		{StatusSending, StatusUnknown}, {StatusSending, StatusScheduled}, {StatusUnknown, StatusScheduled}, {StatusDenied, StatusScheduled},
 	}
 	for _, m := range legal {
 		if !CanTransition(m[0], m[1]) {
@@ -16,7 +16,7 @@ func TestStateMachine(t *testing.T) {
 	}
 	illegal := [][2]Status{
 		{StatusReceived, StatusDelivered}, {StatusScheduled, StatusDelivered}, {StatusDelivered, StatusScheduled},
-		{StatusCancelled, StatusScheduled}, {StatusDenied, StatusScheduled}, {StatusSending, StatusCancelled},
+		{StatusCancelled, StatusScheduled}, {StatusDenied, StatusSending}, {StatusSending, StatusCancelled},
 		{StatusReceived, StatusReceived},
 	}
 	for _, m := range illegal {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -389,6 +390,18 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		}
 		dj, _ := json.Marshal(d)
 		attrs := DecisionAttrs(d)
+		if d.Outcome == policies.OutcomeDeny {
+			// A person overrode the submit-time denial: honour it for
+			// exactly the rules they overrode, never for new ones.
+			o, err := tx.OverrideOf(ctx, a.Org, a.ID)
+			if err != nil {
+				return err
+			}
+			if o != nil && coveredByOverride(d, o.Rules) {
+				attrs["override_by"] = o.Principal
+				d.Outcome = policies.OutcomeAllow
+			}
+		}
 		switch d.Outcome {
 		case policies.OutcomeDeny:
 			_, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDenied, Actor: "policy",
@@ -538,6 +551,22 @@ func (w *Worker) count(s herald.Status) {
 	if w.metrics != nil {
 		w.metrics.ActionsFinal.WithLabelValues(string(s)).Inc()
 	}
+}
+
+// coveredByOverride reports whether every deny reason of d is overridable
+// and among the overridden rules.
+func coveredByOverride(d policies.Decision, rules []string) bool {
+	n := 0
+	for _, r := range d.Reasons {
+		if r.Severity != "deny" {
+			continue
+		}
+		n++
+		if !r.Overridable || !slices.Contains(rules, r.Rule) {
+			return false
+		}
+	}
+	return n > 0
 }
 
 // DecisionAttrs are the ledger attributes of a decision: outcome, rule ids,

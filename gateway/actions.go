@@ -19,8 +19,10 @@ type actionResponse struct {
 	Decision *policies.Decision   `json:"decision,omitempty"`
 	Preview  *render.Rendered     `json:"preview,omitempty"`
 	Events   []herald.ActionEvent `json:"events,omitempty"`
-	DryRun   bool                 `json:"dry_run,omitempty"`
-	Replayed bool                 `json:"replayed,omitempty"`
+	// Approval shows stages, votes and any override (GET only).
+	Approval *approvalView `json:"approval,omitempty"`
+	DryRun   bool          `json:"dry_run,omitempty"`
+	Replayed bool          `json:"replayed,omitempty"`
 }
 
 func (s *Server) authorize(c *gin.Context, resource, verb string) bool {
@@ -90,7 +92,17 @@ func (s *Server) getAction(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, actionResponse{Action: a, Events: ev})
+	res := actionResponse{Action: a, Events: ev}
+	ap, err := s.approvalState(ctx, a)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	if len(ap.Stages) > 0 || ap.Override != nil {
+		ap.Action = herald.Action{} // already in the response
+		res.Approval = &ap
+	}
+	writeJSON(c, http.StatusOK, res)
 }
 
 func (s *Server) listActions(c *gin.Context) {

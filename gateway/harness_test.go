@@ -84,6 +84,12 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB, b storetest.Backend) *env {
 	t.Helper()
+	return newEnvWith(t, b, defaultEngine(t))
+}
+
+// newEnvWith is newEnv with another policy decider.
+func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, s: storetest.Open(t, b), sandbox: &sandbox.Connector{}, keys: map[string]string{}, logs: &syncBuffer{}}
 	start := time.Now()
@@ -108,7 +114,6 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := telemetry.New(nil)
-	eng := defaultEngine(t)
 	e.worker = delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorSandbox: e.sandbox}, eng,
 		delivery.Config{ID: "test-worker"}, log, m)
 	pl := &gateway.Pipeline{Store: e.s, Authz: access.RoleMatrix{}, Decider: eng, Metrics: m, Log: log}

@@ -45,6 +45,9 @@ type Pipeline struct {
 	Log     *slog.Logger
 	// Notify wakes the local delivery worker after a commit (may be nil).
 	Notify func()
+	// MaxApprovalWait bounds how long an action waits for approval
+	// (DefaultMaxApprovalWait when zero).
+	MaxApprovalWait time.Duration
 }
 
 // ActionRequest is the body of POST /v1/actions.
@@ -202,11 +205,13 @@ func (pl *Pipeline) commitDecision(ctx context.Context, tx *store.Tx, a herald.A
 			return a, err
 		}
 		return a, tx.Enqueue(ctx, a, sa)
-	default:
-		code := ""
-		if to == herald.StatusDenied {
-			code = "denied"
+	case herald.StatusPendingApproval:
+		if err := pl.openStages(ctx, tx, a, d); err != nil {
+			return a, err
 		}
+		return tx.Transition(ctx, a.Org, a.ID, store.Transition{To: to, Actor: "policy"})
+	default:
+		code := "denied"
 		return tx.Transition(ctx, a.Org, a.ID, store.Transition{To: to, Actor: "policy", ErrorCode: &code})
 	}
 }

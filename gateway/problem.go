@@ -42,6 +42,10 @@ var codeStatus = map[herald.Code]int{
 	herald.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
 	herald.CodeUnavailable:        http.StatusServiceUnavailable,
 	herald.CodeInternal:           http.StatusInternalServerError,
+	CodeSelfApproval:              http.StatusForbidden,
+	CodeNotApprover:               http.StatusForbidden,
+	CodeExpired:                   http.StatusConflict,
+	CodeNotOverridable:            http.StatusConflict,
 }
 
 // writeProblem answers with err as problem+json. Untyped errors are logged

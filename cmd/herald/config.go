@@ -32,6 +32,7 @@ type config struct {
 	AccountLease    time.Duration
 	SendTimeout     time.Duration
 	Secrets         secretsConfig
+	MaxApprovalWait time.Duration
 }
 
 // storeFlags are the settings every command that opens the database shares.
@@ -52,6 +53,7 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.BotAPIURL, "botapi-url", "https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server, or 'herald dev telegram-fake')")
 	fs.Float64Var(&c.BotPerSecond, "bot-rate", 30, "messages per second per bot (Telegram's free limit is about 30)")
 	secretsFlags(fs, &c.Secrets)
+	fs.DurationVar(&c.MaxApprovalWait, "max-approval-wait", 72*time.Hour, "an action waiting for approval longer than this (or past its schedule) expires")
 	fs.DurationVar(&c.JobLease, "job-lease", 2*time.Minute, "how long a claimed delivery job is invisible to other workers; a dead worker's jobs are retaken after it")
 	fs.DurationVar(&c.AccountLease, "account-lease", 15*time.Second, "how long an account's send lease lasts without renewal (one sender per account across workers)")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", 30*time.Second, "longest single call to Telegram; must be well below --job-lease")

@@ -127,7 +127,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
 		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
-	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log}
+	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log,
+		MaxApprovalWait: c.MaxApprovalWait}
 	if c.Worker {
 		pipeline.Notify = worker.Notify
 	}
@@ -165,7 +166,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	// Background jobs: signed checkpoints every 1,000 entries or 10 s, and
 	// payload retention (previews 30 days).
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); pipeline.RunExpiry(workerCtx, time.Minute, log) }()
 	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
 	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
 	if c.Secrets.Rotator && len(rotator.Rotations) > 0 {
