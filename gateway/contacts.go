@@ -304,3 +304,33 @@ func (s *Server) optOutContact(c *gin.Context) {
 	}
 	writeJSON(c, http.StatusOK, ct)
 }
+
+// eraseContact answers DELETE /v1/contacts/{id}: erasure of a person. Their
+// ledger payloads and pseudonym mapping go; the chain, its Merkle tree and
+// every checkpoint still verify (the export marks the payloads purged).
+// Queued sends to them are dropped; past actions keep their audit facts
+// without content or chat id.
+func (s *Server) eraseContact(c *gin.Context) {
+	if !s.authorize(c, "contacts", "erase") {
+		return
+	}
+	ctx := c.Request.Context()
+	p := principal(c)
+	id := c.Param("id")
+	var n int
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.GetContact(ctx, p.Org, id); err != nil {
+			return err
+		}
+		var err error
+		if n, err = tx.EraseContact(ctx, p.Org, id); err != nil {
+			return err
+		}
+		return tx.DeleteContact(ctx, p.Org, id)
+	})
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, gin.H{"erased": id, "payloads_deleted": n})
+}

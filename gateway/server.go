@@ -121,6 +121,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.GET("/contacts/:id", s.getContact)
 	v1.PATCH("/contacts/:id", s.patchContact)
 	v1.POST("/contacts/:id/opt-out", s.optOutContact)
+	v1.DELETE("/contacts/:id", s.eraseContact)
 	s.Ledger.Routes(r, v1, s.authorize)
 	return r
 }

@@ -152,3 +152,27 @@ func refWith(s Secret, kind, value string) (string, error) {
 	m.Write([]byte(value))
 	return "v" + strconv.Itoa(s.Version) + ":" + hex.EncodeToString(m.Sum(nil)), nil
 }
+
+// AllRefs returns value's reference under every pepper version of org,
+// oldest first: erasure must find entries written before a rotation too.
+func (p Pseudonymizer) AllRefs(ctx context.Context, org, kind, value string) ([]string, error) {
+	cur, err := p.Store.Versions(ctx, PepperPath(org))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pseudonymizer: pepper versions of org %q: %w", org, err)
+	}
+	out := make([]string, 0, cur)
+	for v := 1; v <= cur; v++ {
+		r, err := p.RefVersion(ctx, org, kind, value, v)
+		if errors.Is(err, ErrNotFound) {
+			continue // a destroyed old version: nothing was kept under it
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

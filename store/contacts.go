@@ -166,3 +166,28 @@ func (q *queries) OptOut(ctx context.Context, org, id, source string) (herald.Co
 	}
 	return q.GetContact(ctx, org, id)
 }
+
+// DeleteContact removes one of org's contacts for erasure (GDPR Art. 17):
+// the contact row and its consents are deleted, and the actions that
+// targeted it keep their audit facts (kind, purpose, status, decision) but
+// lose their content and chat id. Call EraseContact in the same transaction
+// first, so its ledger payloads go too.
+func (t *Tx) DeleteContact(ctx context.Context, org, id string) error {
+	if _, err := t.GetContact(ctx, org, id); err != nil {
+		return err
+	}
+	if _, err := t.q.exec(ctx, `UPDATE actions SET content = '{}', target = 'erased', updated_at = $3
+		WHERE org_id = $1 AND contact_id = $2`, org, id, t.now()); err != nil {
+		return fmt.Errorf("erase contact's actions: %w", err)
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM jobs WHERE action_id IN (SELECT id FROM actions WHERE org_id = $1 AND contact_id = $2)`, org, id); err != nil {
+		return fmt.Errorf("erase contact's queued sends: %w", err)
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM consents WHERE contact_id = $1`, id); err != nil {
+		return fmt.Errorf("erase consents: %w", err)
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM contacts WHERE org_id = $1 AND id = $2`, org, id); err != nil {
+		return fmt.Errorf("erase contact: %w", err)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/heraldhq/herald/ledger"
@@ -67,7 +68,11 @@ func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecor
 			payloadHash = ledger.HashPayload(salt, r.Payload)
 			payloads = append(payloads, payload{payloadHash, salt, r.Payload})
 		}
-		e, err := ledger.Next(prev, r.Kind, r.Actor, now, r.Refs, r.Attrs, payloadHash)
+		refs, err := t.pseudonymize(ctx, org, r.Refs)
+		if err != nil {
+			return nil, err
+		}
+		e, err := ledger.Next(prev, r.Kind, r.Actor, now, refs, r.Attrs, payloadHash)
 		if err != nil {
 			return nil, err
 		}
@@ -284,4 +289,60 @@ func decodeRefsAttrs(e *ledger.Entry, refs, attrs *string) error {
 		}
 	}
 	return nil
+}
+
+// Pseudonymizer turns a person's id into a keyed reference (HMAC with the
+// organisation's pepper from the secret store) for the ledger, and lists a
+// value's references under every pepper version for erasure.
+type Pseudonymizer interface {
+	Ref(ctx context.Context, org, kind, value string) (string, error)
+	AllRefs(ctx context.Context, org, kind, value string) ([]string, error)
+}
+
+// personRefs are the ref keys that name a person; their values are
+// pseudonymised before they enter the chain.
+var personRefs = []string{"contact"}
+
+// SetPseudonymizer makes the ledger record people by keyed references
+// instead of their contact ids. Without one (tests, tools), contact ids are
+// recorded as they are.
+func (s *Store) SetPseudonymizer(p Pseudonymizer) { s.pseudo = p; s.queries.pseudo = p }
+
+func (q *queries) pseudonymize(ctx context.Context, org string, refs map[string]string) (map[string]string, error) {
+	if q.pseudo == nil || len(refs) == 0 {
+		return refs, nil
+	}
+	var out map[string]string
+	for _, k := range personRefs {
+		v, ok := refs[k]
+		if !ok || v == "" {
+			continue
+		}
+		ref, err := q.pseudo.Ref(ctx, org, k, v)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: pseudonymise %s ref: %w", k, err)
+		}
+		if out == nil {
+			out = maps.Clone(refs)
+		}
+		out[k] = ref
+	}
+	if out == nil {
+		return refs, nil
+	}
+	return out, nil
+}
+
+// contactRefs are the values a contact can appear under in refs: its id,
+// and its pseudonym under every pepper version.
+func (q *queries) contactRefs(ctx context.Context, org, contactID string) ([]string, error) {
+	refs := []string{contactID}
+	if q.pseudo == nil {
+		return refs, nil
+	}
+	more, err := q.pseudo.AllRefs(ctx, org, "contact", contactID)
+	if err != nil {
+		return nil, err
+	}
+	return append(refs, more...), nil
 }

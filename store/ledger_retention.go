@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -72,14 +73,30 @@ func (t *Tx) EraseContact(ctx context.Context, org, contactID string) (int, erro
 	if contactID == "" {
 		return 0, herald.Invalid(herald.FieldError{Field: "contact", Message: "is required"})
 	}
-	sub := `SELECT e.payload_hash FROM ledger_entries e WHERE e.org_id = $1 AND e.payload_hash <> '' AND (` +
-		t.jsonRef("e.refs", "contact") + ` = $2 OR ` + t.jsonRef("e.refs", "contact_ref") + ` = $2)`
-	if _, err := t.q.exec(ctx, `INSERT INTO ledger_payload_tombstones (org_id, hash, reason, purged_at)
-		SELECT org_id, hash, CAST($3 AS text), CAST($4 AS timestamptz) FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)
-		ON CONFLICT (org_id, hash) DO NOTHING`, org, contactID, PurgeErasure, t.now()); err != nil {
+	refs, err := t.contactRefs(ctx, org, contactID)
+	if err != nil {
 		return 0, fmt.Errorf("erase contact %q: %w", contactID, err)
 	}
-	n, err := t.q.exec(ctx, `DELETE FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)`, org, contactID)
+	// payloadsOf selects the payload hashes of entries naming the contact;
+	// its placeholders follow the first `first` arguments.
+	payloadsOf := func(first int) (string, []any) {
+		marks := make([]string, len(refs))
+		args := make([]any, len(refs))
+		for i, r := range refs {
+			marks[i], args[i] = fmt.Sprintf("$%d", first+i+1), r
+		}
+		in := strings.Join(marks, ", ")
+		return `SELECT e.payload_hash FROM ledger_entries e WHERE e.org_id = $1 AND e.payload_hash <> '' AND (` +
+			t.jsonRef("e.refs", "contact") + ` IN (` + in + `) OR ` + t.jsonRef("e.refs", "contact_ref") + ` IN (` + in + `))`, args
+	}
+	sub, refArgs := payloadsOf(3)
+	if _, err := t.q.exec(ctx, `INSERT INTO ledger_payload_tombstones (org_id, hash, reason, purged_at)
+		SELECT org_id, hash, CAST($2 AS text), CAST($3 AS timestamptz) FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)
+		ON CONFLICT (org_id, hash) DO NOTHING`, append([]any{org, PurgeErasure, t.now()}, refArgs...)...); err != nil {
+		return 0, fmt.Errorf("erase contact %q: %w", contactID, err)
+	}
+	sub, refArgs = payloadsOf(1)
+	n, err := t.q.exec(ctx, `DELETE FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)`, append([]any{org}, refArgs...)...)
 	if err != nil {
 		return 0, fmt.Errorf("erase contact %q: %w", contactID, err)
 	}

@@ -24,6 +24,8 @@ type Store struct {
 	// Now is the clock; tests replace it. It returns UTC at microsecond
 	// precision, the precision both databases keep.
 	now func() time.Time
+	// pseudo keys person refs in the ledger (SetPseudonymizer).
+	pseudo Pseudonymizer
 }
 
 // Tx is a unit of work: everything done through it commits or rolls back together.
@@ -33,9 +35,10 @@ type Tx struct {
 
 // queries holds the methods shared by Store and Tx.
 type queries struct {
-	q   querier
-	d   dialect
-	now func() time.Time
+	q      querier
+	d      dialect
+	now    func() time.Time
+	pseudo Pseudonymizer
 }
 
 // Open connects to url: "postgres://…" or "postgresql://…" for PostgreSQL,
@@ -87,7 +90,7 @@ func (s *Store) Close() { s.db.close() }
 // InTx runs fn in one transaction. If fn returns an error, nothing it did is kept.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.db.inTx(ctx, func(q querier) error {
-		return fn(&Tx{queries{q: q, d: s.d, now: s.clock}})
+		return fn(&Tx{queries{q: q, d: s.d, now: s.clock, pseudo: s.pseudo}})
 	})
 }
 

@@ -113,6 +113,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	defer sb.close()
 	secretStore := sb.Store
+	// The ledger names people by keyed references (HMAC with the org's
+	// pepper from the secret store), never by ids.
+	s.SetPseudonymizer(sb.Pepper)
 	conns, err := connectorSet(c, secretStore)
 	if err != nil {
 		return err
