@@ -392,3 +392,8 @@ func TestLimitsHoldAcrossTwoWorkerProcesses(t *testing.T) {
 		t.Fatalf("fake stats %+v: want %d accepted and no 429", st, delivered)
 	}
 }
+
+func fmtJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -23,7 +23,7 @@ import (
 type secretsConfig struct {
 	VaultAddr, VaultToken, VaultRoleID, VaultSecretID, VaultWrappedSecretID string
 	VaultKVMount, VaultTransitMount, VaultSigningKey                        string
-	RotateSigningKey, RotatePepper                                          time.Duration
+	RotateSigningKey, RotatePepper, KeyRefresh                              time.Duration
 	Rotator                                                                 bool
 }
 
@@ -38,6 +38,7 @@ func secretsFlags(fs *pflag.FlagSet, c *secretsConfig) {
 	fs.StringVar(&c.VaultSigningKey, "vault-signing-key", "herald-checkpoints", "Transit Ed25519 key that signs ledger checkpoints (it never leaves Vault)")
 	fs.DurationVar(&c.RotateSigningKey, "rotate-signing-key", 90*24*time.Hour, "rotate the checkpoint signing key this often (0 = never); old checkpoints keep verifying")
 	fs.DurationVar(&c.RotatePepper, "rotate-pepper", 180*24*time.Hour, "rotate each organisation's pseudonymisation pepper this often (0 = never)")
+	fs.DurationVar(&c.KeyRefresh, "key-refresh", 30*time.Second, "how often to pick up a signing key rotated elsewhere")
 	fs.BoolVar(&c.Rotator, "rotator", true, "run scheduled rotations in this process (enable on exactly one replica)")
 }
 
@@ -204,4 +205,31 @@ func (b *secretBackend) ready(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("secret store: %w", err)
+}
+
+// watchSigner re-reads the signing key every interval and switches to a
+// newer version rotated by another process (herald secrets rotate, another
+// replica's rotator, or Vault's auto_rotate_period): no restart needed.
+func (b *secretBackend) watchSigner(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, vkeys, err := b.currentSigner(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("refresh ledger signing key", "err", err)
+			}
+			continue
+		}
+		cur := b.Signer.Current()
+		if s.KeyHash() != cur.KeyHash() || len(vkeys) != len(b.Signer.VerifierKeys()) {
+			b.Signer.Set(s, vkeys)
+			log.Info("ledger signing key changed", "key", vkeys[0])
+		}
+	}
 }

@@ -169,8 +169,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	// Background jobs: signed checkpoints every 1,000 entries or 10 s, and
 	// payload retention (previews 30 days).
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); pipeline.RunExpiry(workerCtx, time.Minute, log) }()
+	go func() { defer wg.Done(); sb.watchSigner(workerCtx, c.Secrets.KeyRefresh, log) }()
 	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
 	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
 	if c.Secrets.Rotator && len(rotator.Rotations) > 0 {
