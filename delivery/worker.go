@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -437,11 +438,21 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt connectors.Receipt, sendErr error, class connectors.Class) error {
 	a := p.action
 	log := w.log.With("action", a.ID, "connector", p.account.Connector, "attempt", a.Attempts)
+	// Every attempt's classification goes into the ledger with its outcome.
+	outcome := map[string]any{"class": class.String(), "attempt": a.Attempts, "connector": p.account.Connector}
+	var re *connectors.RetryableError
+	if errors.As(sendErr, &re) {
+		outcome["retry_after_ms"] = re.After.Milliseconds()
+		if re.Scope != "" {
+			outcome["scope"] = re.Scope
+		}
+	}
 	return w.store.InTx(ctx, func(tx *store.Tx) error {
 		switch class {
 		case connectors.ClassNone:
 			rj, _ := json.Marshal(receipt)
 			attrs := map[string]any{"message_id": receipt.MessageID}
+			maps.Copy(attrs, outcome)
 			if receipt.MigratedTo != "" {
 				// The group became a supergroup; the connector followed
 				// migrate_to_chat_id once. Later sends should use the new id.
@@ -461,7 +472,7 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 		case connectors.ClassUnknown:
 			log.Warn("delivery outcome unknown", "err", sendErr)
 			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusUnknown, Actor: "system",
-				Detail: "outcome_unknown", ErrorCode: ptr("outcome_unknown"), ErrorMessage: ptr(errText(sendErr))}); err != nil {
+				Detail: "outcome_unknown", ErrorCode: ptr("outcome_unknown"), ErrorMessage: ptr(errText(sendErr)), Attrs: outcome}); err != nil {
 				return err
 			}
 			w.count(herald.StatusUnknown)
@@ -474,7 +485,7 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 			}
 			log.Warn("delivery failed permanently", "code", code)
 			if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusFailed, Actor: "system",
-				Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr))}); err != nil {
+				Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr)), Attrs: outcome}); err != nil {
 				return err
 			}
 			w.count(herald.StatusFailed)
@@ -508,7 +519,7 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 				return err
 			}
 			// The action waits with its account's queue; it was not sent.
-			return w.retry(ctx, tx, a, w.store.Now(), "account_stop:"+se.Code)
+			return w.retry(ctx, tx, a, w.store.Now(), "account_stop:"+se.Code, outcome)
 		default: // retryable
 			after := connectors.RetryAfter(sendErr)
 			if after <= 0 {
@@ -517,22 +528,22 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 			if a.Attempts >= w.cfg.MaxAttempts {
 				code := "retries_exhausted"
 				if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusFailed, Actor: "system",
-					Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr))}); err != nil {
+					Detail: code, ErrorCode: &code, ErrorMessage: ptr(errText(sendErr)), Attrs: outcome}); err != nil {
 					return err
 				}
 				w.count(herald.StatusFailed)
 				return tx.DeleteJob(ctx, a.ID)
 			}
 			log.Info("delivery will be retried", "after", after.String())
-			return w.retry(ctx, tx, a, w.store.Now().Add(after), "retry")
+			return w.retry(ctx, tx, a, w.store.Now().Add(after), "retry", outcome)
 		}
 	})
 }
 
-func (w *Worker) retry(ctx context.Context, tx *store.Tx, a herald.Action, at time.Time, detail string) error {
+func (w *Worker) retry(ctx context.Context, tx *store.Tx, a herald.Action, at time.Time, detail string, attrs map[string]any) error {
 	code := "retry"
 	if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: "system",
-		Detail: detail, SendAt: &at, ErrorCode: &code}); err != nil {
+		Detail: detail, SendAt: &at, ErrorCode: &code, Attrs: attrs}); err != nil {
 		return err
 	}
 	return tx.RescheduleJob(ctx, a.ID, at, detail, true)

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -149,6 +150,20 @@ func TestRetryHonoursRetryAfterThenDelivers(t *testing.T) {
 		}
 		if f.conn.count() != 2 {
 			t.Fatalf("connector called %d times", f.conn.count())
+		}
+		// Each attempt's classification is in the ledger.
+		entries, _ := f.s.LedgerEntries(context.Background(), f.org.ID, store.LedgerFilter{})
+		var classes []string
+		for _, e := range entries {
+			if c, ok := e.Attrs["class"].(string); ok && e.Refs["action"] == a.ID {
+				classes = append(classes, c+"@"+e.Kind)
+				if c == "retryable" && (e.Attrs["scope"] != "chat:77" || e.Attrs["retry_after_ms"].(float64) != 30000) {
+					t.Fatalf("retry entry attrs = %v", e.Attrs)
+				}
+			}
+		}
+		if fmt.Sprint(classes) != "[retryable@action.scheduled none@action.delivered]" {
+			t.Fatalf("classified attempts in the ledger = %v", classes)
 		}
 	})
 }
