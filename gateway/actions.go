@@ -23,6 +23,7 @@ type actionResponse struct {
 	Approval *approvalView `json:"approval,omitempty"`
 	DryRun   bool          `json:"dry_run,omitempty"`
 	Replayed bool          `json:"replayed,omitempty"`
+	Explain  []string      `json:"explain,omitempty"`
 }
 
 func (s *Server) authorize(c *gin.Context, resource, verb string) bool {
@@ -51,18 +52,23 @@ func (s *Server) submitAction(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
+	explain := c.Query("explain")
+	if explain != "" && (explain != "full" || !dry) {
+		writeProblem(c, herald.Invalid(herald.FieldError{Field: "explain", Message: `only "full", and only with dry_run=true`}))
+		return
+	}
 	var req ActionRequest
 	if err := decodeJSON(c, &req); err != nil {
 		writeProblem(c, err)
 		return
 	}
 	res, err := s.Pipeline.Submit(c.Request.Context(), principal(c), req, SubmitOptions{
-		IdempotencyKey: c.GetHeader("Idempotency-Key"), DryRun: dry})
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), DryRun: dry, Explain: explain == "full"})
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
-	body := actionResponse{Action: res.Action, Decision: &res.Decision, DryRun: dry, Replayed: res.Replayed}
+	body := actionResponse{Action: res.Action, Decision: &res.Decision, DryRun: dry, Replayed: res.Replayed, Explain: res.Explanation}
 	status := http.StatusCreated
 	if dry {
 		// A preview is personal data: it is returned to the caller and

@@ -129,6 +129,14 @@ func TestDryRunStoresNothing(t *testing.T) {
 		if after := e.counts(); after != before {
 			t.Fatalf("dry run changed the database: %+v → %+v", before, after)
 		}
+		// ?explain=full adds the policy trace for an officer.
+		ex := e.do("POST", "/v1/actions?dry_run=true&explain=full", e.keys[herald.RoleOperator], e.sendReq("5559999", "marketing", "Sale"))
+		if ex.str("decision", "outcome") != "deny" || len(ex.body["explain"].([]any)) == 0 || !strings.Contains(string(ex.raw), ".rego:") {
+			t.Fatalf("explained dry run = %s", ex.raw)
+		}
+		if after := e.counts(); after != before {
+			t.Fatalf("explained dry run changed the database: %+v → %+v", before, after)
+		}
 		// The same key can still be used for the real submit.
 		r = e.do("POST", "/v1/actions", e.keys[herald.RoleOperator], e.sendReq("-100555", "transactional", "<b>Hi</b> see https://bit.ly/x"), "Idempotency-Key", "dry-1")
 		if r.status != http.StatusCreated {

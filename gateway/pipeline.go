@@ -64,6 +64,14 @@ type ActionRequest struct {
 type SubmitOptions struct {
 	IdempotencyKey string
 	DryRun         bool
+	// Explain adds the failing lines of the policy trace to a dry run
+	// (?explain=full), for compliance officers debugging a bundle.
+	Explain bool
+}
+
+// Explainer is a Decider that can also trace a decision.
+type Explainer interface {
+	Explain(ctx context.Context, in policies.Input) (policies.Decision, []string, error)
 }
 
 // SubmitResult is what a submission produced.
@@ -74,6 +82,8 @@ type SubmitResult struct {
 	// Replayed is true when an earlier submission with the same
 	// Idempotency-Key and body is returned instead of a new action.
 	Replayed bool
+	// Explanation holds the trace lines of an explained dry run.
+	Explanation []string
 }
 
 // maxScheduleAhead bounds schedule_at: consent and policy change; a send
@@ -127,6 +137,15 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		}
 		res.Decision = pl.decide(ctx, in)
 		done()
+		if opt.Explain {
+			ex, ok := pl.Decider.(Explainer)
+			if !ok {
+				return res, herald.Errorf(herald.CodeUnavailable, "this policy engine cannot explain decisions")
+			}
+			if _, res.Explanation, err = ex.Explain(ctx, in); err != nil {
+				return res, herald.Errorf(herald.CodeUnavailable, "explain: %v", err)
+			}
+		}
 		res.Action = herald.Action{Org: p.Org, Account: req.Account, Kind: req.Kind, Purpose: req.Purpose,
 			Target: req.Target, ContactID: contactID(subj), Content: req.Content, Status: statusFor(res.Decision),
 			SendAt: sendAt(at, res.Decision), ScheduleAt: req.ScheduleAt, SubmittedBy: p.ID}
