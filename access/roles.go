@@ -2,9 +2,11 @@
 // typed ("accounts/<id>", "actions", "contacts", "keys", "ledger", …) so a
 // rule can name one account; verbs are short words ("submit", "read", …).
 //
-// RoleMatrix is the built-in role model. It is the authorizer the gateway
-// uses until per-organisation Casbin policies (stored in the database) take
-// over; the same matrix seeds those policies, so the two agree by design.
+// The built-in role matrix below is the default policy. Enforcer (casbin.go)
+// loads it, for every organisation at once, into a Casbin RBAC-with-domains
+// model (model.conf) together with the role bindings stored in the database;
+// RoleMatrix authorizes by the matrix and the key's role alone and remains
+// for tools and tests that have no database.
 package access
 
 import (
@@ -22,32 +24,64 @@ const (
 	VerbWrite   = "write"
 	VerbApprove = "approve"
 	VerbExport  = "export"
+	// VerbAny in a permission matches every verb.
+	VerbAny = "*"
 )
 
-// permission is a resource type and a verb; "*" matches any verb.
-type permission struct{ resource, verb string }
+// Verbs lists every verb a request may carry.
+var Verbs = []string{VerbRead, VerbSubmit, VerbCancel, VerbWrite, VerbApprove, VerbExport}
+
+// Resource types. A request names a type ("accounts", for the collection)
+// or one item of it ("accounts/<id>").
+const (
+	ResAccounts  = "accounts"
+	ResActions   = "actions"
+	ResPolicies  = "policies"
+	ResLedger    = "ledger"
+	ResContacts  = "contacts"
+	ResReports   = "reports"
+	ResKeys      = "keys"
+	ResRoles     = "roles"
+	ResApprovals = "approvals"
+	ResSettings  = "settings"
+)
+
+// Resources lists every resource type, in the order the role matrix table shows them.
+var Resources = []string{ResAccounts, ResActions, ResPolicies, ResLedger, ResContacts, ResReports,
+	ResKeys, ResRoles, ResApprovals, ResSettings}
+
+// Permission is a resource pattern and a verb ("*" = any verb).
+type Permission struct{ Resource, Verb string }
+
+type permission = Permission
 
 // roleMatrix is the built-in policy: role → what it may do in its org.
 var roleMatrix = map[string][]permission{
 	herald.RoleAdmin: {
-		{"accounts", "*"}, {"keys", "*"}, {"roles", "*"}, {"settings", "*"},
-		{"actions", VerbRead}, {"actions", VerbCancel}, {"contacts", VerbRead}, {"ledger", VerbRead},
+		{ResAccounts, VerbAny}, {ResKeys, VerbAny}, {ResRoles, VerbAny}, {ResSettings, VerbAny},
+		{ResActions, VerbRead}, {ResActions, VerbCancel}, {ResContacts, VerbRead}, {ResLedger, VerbRead},
 	},
 	herald.RoleComplianceOfficer: {
-		{"policies", "*"}, {"contacts", "*"}, {"actions", VerbRead}, {"actions", VerbCancel},
-		{"accounts", VerbRead}, {"ledger", VerbRead}, {"ledger", VerbExport}, {"reports", "*"}, {"approvals", "*"},
+		{ResPolicies, VerbAny}, {ResContacts, VerbAny}, {ResActions, VerbRead}, {ResActions, VerbCancel},
+		{ResAccounts, VerbRead}, {ResLedger, VerbRead}, {ResLedger, VerbExport}, {ResReports, VerbAny}, {ResApprovals, VerbAny},
 	},
 	herald.RoleOperator: {
-		{"accounts", VerbRead}, {"accounts", VerbSubmit}, {"actions", VerbRead}, {"actions", VerbSubmit},
-		{"actions", VerbCancel}, {"contacts", VerbRead},
+		{ResAccounts, VerbRead}, {ResAccounts, VerbSubmit}, {ResActions, VerbRead}, {ResActions, VerbSubmit},
+		{ResActions, VerbCancel}, {ResContacts, VerbRead},
 	},
 	herald.RoleApprover: {
-		{"actions", VerbRead}, {"approvals", "*"}, {"accounts", VerbRead}, {"contacts", VerbRead},
+		{ResActions, VerbRead}, {ResApprovals, VerbAny}, {ResAccounts, VerbRead}, {ResContacts, VerbRead},
 	},
 	herald.RoleAuditor: {
-		{"actions", VerbRead}, {"accounts", VerbRead}, {"contacts", VerbRead}, {"ledger", VerbRead},
-		{"ledger", VerbExport}, {"reports", VerbRead}, {"policies", VerbRead},
+		{ResActions, VerbRead}, {ResAccounts, VerbRead}, {ResContacts, VerbRead}, {ResLedger, VerbRead},
+		{ResLedger, VerbExport}, {ResReports, VerbRead}, {ResPolicies, VerbRead},
 	},
+}
+
+// RolePermissions returns the built-in permissions of role (nil for an
+// unknown role). The slice is a copy.
+func RolePermissions(role string) []Permission {
+	return append([]Permission(nil), roleMatrix[role]...)
 }
 
 // RoleMatrix authorizes by the built-in role model.
@@ -59,7 +93,7 @@ type RoleMatrix struct{}
 func (RoleMatrix) Authorize(_ context.Context, p herald.Principal, resource, verb string) error {
 	typ, _, _ := strings.Cut(resource, "/")
 	for _, perm := range roleMatrix[p.Role] {
-		if perm.resource == typ && (perm.verb == "*" || perm.verb == verb) {
+		if perm.Resource == typ && (perm.Verb == VerbAny || perm.Verb == verb) {
 			return nil
 		}
 	}

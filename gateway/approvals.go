@@ -56,6 +56,23 @@ func (pl *Pipeline) openStages(ctx context.Context, tx *store.Tx, a herald.Actio
 	return tx.OpenApprovalStages(ctx, a.Org, a.ID, stages)
 }
 
+// hasRole reports whether p holds role in its organisation: through its
+// role bindings when the authorizer knows them, else through its key's role.
+func (pl *Pipeline) hasRole(p herald.Principal, role string) bool {
+	lister, ok := pl.Authz.(interface {
+		RolesOf(org, principal string) []string
+	})
+	if !ok {
+		return p.Role == role
+	}
+	for _, r := range lister.RolesOf(p.Org, p.ID) {
+		if base, _, _ := strings.Cut(r, "@"); base == role {
+			return true
+		}
+	}
+	return false
+}
+
 func (pl *Pipeline) maxWait() time.Duration {
 	if pl.MaxApprovalWait > 0 {
 		return pl.MaxApprovalWait
@@ -108,7 +125,7 @@ func (pl *Pipeline) Vote(ctx context.Context, p herald.Principal, id, vote, comm
 		if cur == nil {
 			return herald.Errorf(herald.CodeConflict, "every stage is already complete")
 		}
-		if p.Role != cur.Role || (len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
+		if !pl.hasRole(p, cur.Role) || (len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
 			return herald.Errorf(CodeNotApprover, "stage %d needs a %s%s", cur.Stage, cur.Role, namedSuffix(cur.Approvers))
 		}
 		if err := tx.CastVote(ctx, a.Org, a.ID, cur.Stage, p.ID, vote); err != nil {
@@ -363,7 +380,7 @@ func (s *Server) listApprovals(c *gin.Context) {
 		if !all {
 			cur := currentStage(v.Stages, v.Votes)
 			voted := slices.ContainsFunc(v.Votes, func(vt store.Vote) bool { return vt.Principal == p.ID })
-			if cur == nil || cur.Role != p.Role || a.SubmittedBy == p.ID || voted ||
+			if cur == nil || !s.Pipeline.hasRole(p, cur.Role) || a.SubmittedBy == p.ID || voted ||
 				(len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
 				continue
 			}

@@ -48,7 +48,7 @@ func TestStagedApprovals(t *testing.T) {
 		e := reviewEnv(t, b)
 		ctx := context.Background()
 		// A second compliance officer: stage 2 is "all" of them.
-		_, co2, _ := e.s.CreateAPIKey(ctx, e.org.ID, "co-2", herald.RoleComplianceOfficer, "", nil)
+		co2 := e.newKey(e.org.ID, "co-2", herald.RoleComplianceOfficer)
 		op, appr, co := e.keys[herald.RoleOperator], e.keys[herald.RoleApprover], e.keys[herald.RoleComplianceOfficer]
 		r := e.do("POST", "/v1/actions", op, e.sendReq("-1001", "service", "launch"))
 		id := r.str("action", "id")
@@ -115,7 +115,7 @@ func TestSelfApprovalRejectionAndExpiry(t *testing.T) {
 		// The approver submits (approvers may not, so use a second key of
 		// the operator principal… instead: an approver-role key whose
 		// principal also submits is what self-approval guards against).
-		_, both, _ := e.s.CreateAPIKey(ctx, e.org.ID, "operator-1", herald.RoleApprover, "", nil)
+		both := e.newKey(e.org.ID, "operator-1", herald.RoleApprover)
 		op, appr := e.keys[herald.RoleOperator], e.keys[herald.RoleApprover]
 		id := e.do("POST", "/v1/actions", op, e.sendReq("-1002", "service", "launch")).str("action", "id")
 		if got := e.do("POST", "/v1/actions/"+id+"/approve", both, nil); got.status != 403 || got.str("code") != "self_approval" {

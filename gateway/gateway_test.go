@@ -285,7 +285,7 @@ func TestOtherOrganisationsSeeNothing(t *testing.T) {
 		r := e.do("POST", "/v1/actions", e.keys[herald.RoleOperator], e.sendReq("-1001", "transactional", "mine"))
 		id := r.str("action", "id")
 		other, _ := e.s.CreateOrg(ctx, "Rival", "UTC")
-		_, tok, _ := e.s.CreateAPIKey(ctx, other.ID, "eve", herald.RoleAdmin, "", nil)
+		tok := e.newKey(other.ID, "eve", herald.RoleAdmin)
 		before := e.counts()
 		for _, c := range []struct{ method, path string }{
 			{"GET", "/v1/actions/" + id}, {"POST", "/v1/actions/" + id + "/cancel"},

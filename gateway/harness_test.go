@@ -61,6 +61,7 @@ type env struct {
 	logs     *syncBuffer
 	secrets  *local.Store
 	vkey     string // ledger checkpoint verifier key
+	authz    *access.Enforcer
 	clockMu  sync.Mutex
 	clockOff time.Duration
 }
@@ -110,13 +111,19 @@ func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.s.EnsureRole(ctx, e.org.ID, role+"-1", role, "test"); err != nil {
+			t.Fatal(err)
+		}
 		e.keys[role] = tok
+	}
+	if e.authz, err = access.NewEnforcer(ctx, e.s); err != nil {
+		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := telemetry.New(nil)
 	e.worker = delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorSandbox: e.sandbox}, eng,
 		delivery.Config{ID: "test-worker"}, log, m)
-	pl := &gateway.Pipeline{Store: e.s, Authz: access.RoleMatrix{}, Decider: eng, Metrics: m, Log: log}
+	pl := &gateway.Pipeline{Store: e.s, Authz: e.authz, Decider: eng, Metrics: m, Log: log}
 	sec, err := local.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +142,24 @@ func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg}).Handler())
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// newKey creates an API key whose principal holds role through a binding,
+// and makes the authorizer see it at once.
+func (e *env) newKey(org, principal, role string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	_, tok, err := e.s.CreateAPIKey(ctx, org, principal, role, "", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.s.EnsureRole(ctx, org, principal, role, "test"); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.authz.Reload(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
 }
 
 // advance moves the store's clock forward.

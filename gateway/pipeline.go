@@ -401,7 +401,8 @@ func (pl *Pipeline) Cancel(ctx context.Context, p herald.Principal, id string) (
 		if err != nil {
 			return err
 		}
-		if p.Role == herald.RoleOperator && cur.SubmittedBy != p.ID {
+		ownOnly := !pl.hasRole(p, herald.RoleAdmin) && !pl.hasRole(p, herald.RoleComplianceOfficer)
+		if ownOnly && cur.SubmittedBy != p.ID {
 			return herald.Errorf(herald.CodeForbidden, "operators may cancel only their own actions")
 		}
 		if a, err = tx.Transition(ctx, p.Org, id, store.Transition{To: herald.StatusCancelled, Actor: p.ID}); err != nil {

@@ -123,6 +123,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.POST("/contacts/:id/opt-out", s.optOutContact)
 	v1.DELETE("/contacts/:id", s.eraseContact)
 	s.Ledger.Routes(r, v1, s.authorize)
+	s.roleRoutes(v1)
 	return r
 }
 
@@ -259,7 +260,7 @@ func (s *Server) me(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"principal": p.ID, "org": org, "roles": []string{p.Role}, "key_id": p.KeyID})
+	c.JSON(http.StatusOK, gin.H{"principal": p.ID, "org": org, "roles": s.principalRoles(p), "key_id": p.KeyID})
 }
 
 // decodeJSON reads a JSON body strictly: one object, known fields only,

@@ -87,6 +87,11 @@ func newKeysCreateCmd() *cobra.Command {
 					token = tok
 					_, err = tx.AppendLedger(ctx, id, store.LedgerRecord{Kind: ledger.KindKeyCreated, Actor: "cli",
 						Refs: map[string]string{"key": k.ID}, Attrs: map[string]any{"role": k.Role, "principal": k.Principal}})
+					if err != nil {
+						return err
+					}
+					// The key's principal gets the role through a binding.
+					_, err = tx.EnsureRole(ctx, id, principal, role, "cli")
 					return err
 				})
 				if err != nil {

@@ -130,7 +130,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
 		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
-	pipeline := &gateway.Pipeline{Store: s, Authz: access.RoleMatrix{}, Decider: engine, Metrics: metrics, Log: log,
+	authz, err := access.NewEnforcer(ctx, s)
+	if err != nil {
+		return err
+	}
+	authz.Log = log
+	pipeline := &gateway.Pipeline{Store: s, Authz: authz, Decider: engine, Metrics: metrics, Log: log,
 		MaxApprovalWait: c.MaxApprovalWait}
 	if c.Worker {
 		pipeline.Notify = worker.Notify
@@ -160,6 +165,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); authz.Watch(workerCtx, c.databaseURL()) }()
 	if c.Worker {
 		wg.Add(1)
 		go func() {
@@ -246,6 +253,9 @@ func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte)
 		token = tok
 		if _, err := tx.AppendLedger(ctx, org.ID, store.LedgerRecord{Kind: ledger.KindKeyCreated, Actor: "system",
 			Refs: map[string]string{"key": k.ID}, Attrs: map[string]any{"role": k.Role, "principal": k.Principal}}); err != nil {
+			return err
+		}
+		if _, err := tx.EnsureRole(ctx, org.ID, k.Principal, k.Role, "system"); err != nil {
 			return err
 		}
 		acc, err = tx.CreateAccount(ctx, herald.Account{Org: org.ID, Name: "sandbox bot", Kind: herald.AccountBot, Connector: herald.ConnectorSandbox})
