@@ -139,7 +139,8 @@ func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 	}
 	e.vkey = vkey
 	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg}).Handler())
+	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
+		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}).Handler())
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -45,6 +45,8 @@ type Server struct {
 	Secrets secrets.Store
 	// Ledger serves /v1/ledger/*; nil answers 503 on those routes.
 	Ledger *Ledger
+	// Sessions enables Telegram login and session tokens; nil disables them.
+	Sessions *Sessions
 }
 
 const (
@@ -101,6 +103,7 @@ func (s *Server) engine() *gin.Engine {
 	r.GET("/v1/openapi.json", serveOpenAPI)
 	// Telegram calls the webhook; it authenticates with the secret token, not an API key.
 	r.POST("/v1/telegram/webhook/:account", s.telegramWebhook)
+	r.POST("/v1/auth/telegram", s.telegramLogin)
 
 	v1 := r.Group("/v1", s.authenticate)
 	v1.GET("/me", s.me)
@@ -215,7 +218,16 @@ func (s *Server) authenticate(c *gin.Context) {
 		writeProblem(c, herald.Errorf(herald.CodeUnauthenticated, "send an API key as Authorization: Bearer hk_…"))
 		return
 	}
-	p, err := s.Store.Authenticate(c.Request.Context(), strings.TrimSpace(token))
+	token = strings.TrimSpace(token)
+	var (
+		p   herald.Principal
+		err error
+	)
+	if strings.Count(token, ".") == 2 && s.Sessions != nil {
+		p, err = s.Sessions.Verify(c.Request.Context(), token) // a person's session (JWT)
+	} else {
+		p, err = s.Store.Authenticate(c.Request.Context(), token)
+	}
 	if err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
 		writeProblem(c, err)

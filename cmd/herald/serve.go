@@ -143,6 +143,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
 		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
 	srv.Ready = sb.ready
+	srv.Sessions = &gateway.Sessions{Secrets: secretStore, LoginBotPath: "herald/login-bot", TTL: c.SessionTTL, MaxAge: c.LoginMaxAge}
 	logs := store.NewLedgerLogs(s, "", sb.Signer)
 	srv.Ledger = &gateway.Ledger{Logs: logs, Keys: sb.Signer.VerifierKeys}
 	log.Info("ledger checkpoints signed", "key", sb.Signer.VerifierKeys()[0])
