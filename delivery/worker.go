@@ -389,6 +389,9 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		if w.metrics != nil {
 			w.metrics.Decisions.WithLabelValues(policyinput.StageSend, d.Outcome).Inc()
 		}
+		if err := tx.RecordDecision(ctx, a.Org, a.ID, policyinput.StageSend, in, d); err != nil {
+			return err
+		}
 		dj, _ := json.Marshal(d)
 		attrs := DecisionAttrs(d)
 		if d.Outcome == policies.OutcomeDeny {

@@ -181,6 +181,9 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		if err := tx.InsertAction(ctx, &a); err != nil {
 			return err
 		}
+		if err := tx.RecordDecision(ctx, a.Org, a.ID, in.Stage, in, res.Decision); err != nil {
+			return err
+		}
 		a, err = pl.commitDecision(ctx, tx, a, res.Decision, at)
 		res.Action = a
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/policies"
 )
 
 // problemType is the base of every problem document's "type" URI; the code
@@ -46,6 +47,8 @@ var codeStatus = map[herald.Code]int{
 	CodeNotApprover:               http.StatusForbidden,
 	CodeExpired:                   http.StatusConflict,
 	CodeNotOverridable:            http.StatusConflict,
+	policies.CodeInvalid:          http.StatusUnprocessableEntity,
+	policies.CodeTestsFailed:      http.StatusConflict,
 }
 
 // writeProblem answers with err as problem+json. Untyped errors are logged

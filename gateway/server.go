@@ -33,6 +33,8 @@ import (
 type Server struct {
 	Pipeline *Pipeline
 	Store    *store.Store
+	// Policies serves /v1/policies (the policy lifecycle); nil answers 503.
+	Policies *Policies
 	Metrics  *telemetry.Metrics
 	Log      *slog.Logger
 	// Ready reports extra readiness conditions (the secret store answers);
@@ -106,6 +108,7 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/v1/auth/telegram", s.telegramLogin)
 
 	v1 := r.Group("/v1", s.authenticate)
+	s.Policies.Routes(v1, s.authorize)
 	v1.GET("/me", s.me)
 	v1.POST("/actions", s.submitAction)
 	v1.GET("/actions", s.listActions)

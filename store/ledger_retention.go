@@ -100,6 +100,10 @@ func (t *Tx) EraseContact(ctx context.Context, org, contactID string) (int, erro
 	if err != nil {
 		return 0, fmt.Errorf("erase contact %q: %w", contactID, err)
 	}
+	// Stored decision inputs hold the contact's consent facts: they go too.
+	if _, err := t.EraseContactDecisions(ctx, org, contactID); err != nil {
+		return 0, err
+	}
 	if _, err := t.AppendLedger(ctx, org, LedgerRecord{Kind: ledger.KindContactErased, Actor: ledger.GenesisActor,
 		Refs: map[string]string{"contact": contactID}, Attrs: map[string]any{"payloads": n}}); err != nil {
 		return 0, err

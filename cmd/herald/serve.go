@@ -97,6 +97,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return fmt.Errorf("compile policy bundle: %w", err)
 	}
 	log.Info("policy bundle active", "bundle_hash", engine.Hash())
+	registry := policies.NewRegistry(engine, s)
+	registry.SetLogger(log)
+	if err := registry.Refresh(ctx); err != nil {
+		log.Error("policy: an active bundle could not be loaded", "err", err)
+	}
+	go registry.Run(ctx, policies.DefaultRefreshInterval)
 
 	metrics := telemetry.New(func() float64 {
 		qctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -128,19 +134,19 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if c.SendTimeout >= c.JobLease {
 		return fmt.Errorf("--send-timeout (%s) must be shorter than --job-lease (%s)", c.SendTimeout, c.JobLease)
 	}
-	worker := delivery.New(s, conns, engine, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
+	worker := delivery.New(s, conns, registry, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
 		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
 	authz, err := access.NewEnforcer(ctx, s)
 	if err != nil {
 		return err
 	}
 	authz.Log = log
-	pipeline := &gateway.Pipeline{Store: s, Authz: authz, Decider: engine, Metrics: metrics, Log: log,
+	pipeline := &gateway.Pipeline{Store: s, Authz: authz, Decider: registry, Metrics: metrics, Log: log,
 		MaxApprovalWait: c.MaxApprovalWait}
 	if c.Worker {
 		pipeline.Notify = worker.Notify
 	}
-	srv := &gateway.Server{Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
+	srv := &gateway.Server{Policies: &gateway.Policies{Store: s, Registry: registry}, Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
 		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
 	srv.Ready = sb.ready
 	srv.Sessions = &gateway.Sessions{Secrets: secretStore, LoginBotPath: "herald/login-bot", TTL: c.SessionTTL, MaxAge: c.LoginMaxAge}
