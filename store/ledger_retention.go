@@ -204,9 +204,17 @@ type RetentionJob struct {
 	Logs     *LedgerLogs
 	Payloads time.Duration
 	Entries  time.Duration
-	Interval time.Duration
-	Log      *slog.Logger
+	// Decisions bounds how long stored decision inputs (for replay and
+	// impact preview) are kept; DefaultDecisionRetention when zero.
+	Decisions time.Duration
+	Interval  time.Duration
+	Log       *slog.Logger
 }
+
+// DefaultDecisionRetention keeps decision inputs for a quarter: enough to
+// replay any decision an auditor asks about soon after, and to preview a
+// policy change against recent traffic; they hold consent facts, so not longer.
+const DefaultDecisionRetention = 90 * 24 * time.Hour
 
 // Run applies retention until ctx is cancelled.
 func (j *RetentionJob) Run(ctx context.Context) error {
@@ -249,6 +257,13 @@ func (j *RetentionJob) RunOnce(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	decisions := j.Decisions
+	if decisions <= 0 {
+		decisions = DefaultDecisionRetention
+	}
+	if _, err := j.Store.PruneDecisionRecords(ctx, now.Add(-decisions)); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
