@@ -178,20 +178,17 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		a := herald.Action{Org: p.Org, Account: req.Account, Kind: req.Kind, Purpose: req.Purpose, Target: req.Target,
 			ContactID: contactID(subj), Content: req.Content, SendAt: at, ScheduleAt: req.ScheduleAt,
 			IdempotencyKey: opt.IdempotencyKey, RequestHash: reqHash, SubmittedBy: p.ID}
-		if err := tx.InsertAction(ctx, &a); err != nil {
+		if err := pl.commit(ctx, tx, &a, res.Decision, at); err != nil {
 			return err
 		}
-		if err := tx.RecordDecision(ctx, a.Org, a.ID, in.Stage, in, res.Decision); err != nil {
-			return err
-		}
-		a, err = pl.commitDecision(ctx, tx, a, res.Decision, at)
 		res.Action = a
-		return err
+		return tx.RecordDecision(ctx, a.Org, a.ID, in.Stage, in, res.Decision)
 	})
 	done()
 	if err != nil {
 		if herald.ErrorCode(err) == herald.CodeIdempotencyReuse && opt.IdempotencyKey != "" {
-			// Lost a race on SQLite-less unique index: return the winner.
+			// A concurrent submit with the same key won (the unique index
+			// caught it): return the winner.
 			if prior, gerr := pl.Store.ActionByIdempotencyKey(ctx, p.Org, opt.IdempotencyKey); gerr == nil {
 				return replay(prior, reqHash, res)
 			}
@@ -209,33 +206,36 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 	return res, nil
 }
 
-// commitDecision records the decision and moves the action to where it
-// leads, in the caller's transaction.
-func (pl *Pipeline) commitDecision(ctx context.Context, tx *store.Tx, a herald.Action, d policies.Decision, at time.Time) (herald.Action, error) {
+// commit stores the action with its decision and moves it to where the
+// decision leads (received → decided → scheduled | pending_approval |
+// denied), in the caller's transaction: one insert, one batch of events and
+// ledger entries, and the delivery job or the approval stages.
+func (pl *Pipeline) commit(ctx context.Context, tx *store.Tx, a *herald.Action, d policies.Decision, at time.Time) error {
 	dj, err := json.Marshal(d)
 	if err != nil {
-		return a, err
+		return err
 	}
-	attrs := delivery.DecisionAttrs(d)
-	if a, err = tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDecided, Actor: "policy", Decision: dj, Attrs: attrs}); err != nil {
-		return a, err
-	}
-	switch to := statusFor(d); to {
+	decided := store.Transition{To: herald.StatusDecided, Actor: "policy", Decision: dj, Attrs: delivery.DecisionAttrs(d)}
+	to := statusFor(d)
+	next := store.Transition{To: to, Actor: "policy"}
+	switch to {
 	case herald.StatusScheduled:
 		sa := sendAt(at, d)
-		if a, err = tx.Transition(ctx, a.Org, a.ID, store.Transition{To: to, Actor: "system", SendAt: &sa}); err != nil {
-			return a, err
-		}
-		return a, tx.Enqueue(ctx, a, sa)
-	case herald.StatusPendingApproval:
-		if err := pl.openStages(ctx, tx, a, d); err != nil {
-			return a, err
-		}
-		return tx.Transition(ctx, a.Org, a.ID, store.Transition{To: to, Actor: "policy"})
-	default:
+		next.Actor, next.SendAt = "system", &sa
+	case herald.StatusDenied:
 		code := "denied"
-		return tx.Transition(ctx, a.Org, a.ID, store.Transition{To: to, Actor: "policy", ErrorCode: &code})
+		next.ErrorCode = &code
 	}
+	if err := tx.InsertAction(ctx, a, decided, next); err != nil {
+		return err
+	}
+	switch to {
+	case herald.StatusScheduled:
+		return tx.Enqueue(ctx, *a, a.SendAt)
+	case herald.StatusPendingApproval:
+		return pl.openStages(ctx, tx, *a, d)
+	}
+	return nil
 }
 
 func statusFor(d policies.Decision) herald.Status {
