@@ -212,11 +212,19 @@ func (x *ExportWriter) WriteEntry(e Entry) error {
 	}
 	x.next++
 	x.last, x.lastEntry = e.PayloadHash, true
-	return x.writeJSON(entryLine{
+	return x.writeJSON(lineOf(e))
+}
+
+func lineOf(e Entry) entryLine {
+	return entryLine{
 		Type: RecordEntry, Seq: e.Seq, Org: e.Org, Time: e.Time.UTC().Format(TimeFormat), Kind: e.Kind, Actor: e.Actor,
 		Refs: e.Refs, Attrs: e.Attrs, PayloadHash: e.PayloadHash, PrevHash: e.PrevHash, Hash: e.Hash,
-	})
+	}
 }
+
+// MarshalEntryLine returns e's export line (without the newline) with no
+// ordering checks: for tools that must show a damaged log as it is.
+func MarshalEntryLine(e Entry) ([]byte, error) { return json.Marshal(lineOf(e)) }
 
 // WritePayload writes a payload line for the entry just written, whose
 // PayloadHash MUST equal p.Hash. Set Purged (and no data) for a payload the

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
@@ -287,19 +286,7 @@ func (l *LedgerLogs) VerifyLedger(ctx context.Context, org string, o LedgerExpor
 // writeRawEntry writes an entry line without the ExportWriter's ordering
 // checks (for the one out-of-order row of a damaged log).
 func writeRawEntry(w io.Writer, e ledger.Entry) error {
-	b, err := json.Marshal(struct {
-		Type        string            `json:"type"`
-		Seq         uint64            `json:"seq"`
-		Org         string            `json:"org"`
-		Time        string            `json:"time"`
-		Kind        string            `json:"kind"`
-		Actor       string            `json:"actor"`
-		Refs        map[string]string `json:"refs,omitempty"`
-		Attrs       map[string]any    `json:"attrs,omitempty"`
-		PayloadHash string            `json:"payload_hash,omitempty"`
-		PrevHash    string            `json:"prev_hash"`
-		Hash        string            `json:"hash"`
-	}{ledger.RecordEntry, e.Seq, e.Org, e.Time.UTC().Format(ledger.TimeFormat), e.Kind, e.Actor, e.Refs, e.Attrs, e.PayloadHash, e.PrevHash, e.Hash})
+	b, err := ledger.MarshalEntryLine(e)
 	if err != nil {
 		return err
 	}
