@@ -94,11 +94,8 @@ func (pl *Pipeline) Vote(ctx context.Context, p herald.Principal, id, vote, comm
 		expired  bool
 	)
 	err := pl.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "herald/action/"+id); err != nil {
-			return err
-		}
 		var err error
-		if a, err = tx.GetAction(ctx, p.Org, id); err != nil {
+		if a, err = lockedAction(ctx, tx, p.Org, id); err != nil {
 			return err
 		}
 		if a.Status != herald.StatusPendingApproval {
@@ -154,10 +151,7 @@ func (pl *Pipeline) Vote(ctx context.Context, p herald.Principal, id, vote, comm
 		if currentStage(stages, votes) != nil {
 			return nil // more stages to go
 		}
-		sendAt := a.SendAt
-		if sendAt.Before(now) {
-			sendAt = now
-		}
+		sendAt := notBefore(a.SendAt, now)
 		if a, err = tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: p.ID, Detail: "approved", SendAt: &sendAt}); err != nil {
 			return err
 		}
@@ -178,6 +172,24 @@ func namedSuffix(approvers []string) string {
 		return ""
 	}
 	return " (one of: " + strings.Join(approvers, ", ") + ")"
+}
+
+// lockedAction reads one of org's actions and locks it for the rest of the
+// transaction, so two people deciding on it at once are serialised.
+func lockedAction(ctx context.Context, tx *store.Tx, org, id string) (herald.Action, error) {
+	if err := tx.Lock(ctx, "herald/action/"+id); err != nil {
+		return herald.Action{}, err
+	}
+	return tx.GetAction(ctx, org, id)
+}
+
+// notBefore returns t, or now if t has passed: a released action goes out
+// at its schedule, or at once when that is past.
+func notBefore(t, now time.Time) time.Time {
+	if t.Before(now) {
+		return now
+	}
+	return t
 }
 
 // currentStage is the first stage not yet complete, or nil.
@@ -219,11 +231,8 @@ func (pl *Pipeline) Override(ctx context.Context, p herald.Principal, id, justif
 	}
 	var a herald.Action
 	err := pl.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "herald/action/"+id); err != nil {
-			return err
-		}
 		var err error
-		if a, err = tx.GetAction(ctx, p.Org, id); err != nil {
+		if a, err = lockedAction(ctx, tx, p.Org, id); err != nil {
 			return err
 		}
 		if a.Status != herald.StatusDenied {
@@ -252,11 +261,7 @@ func (pl *Pipeline) Override(ctx context.Context, p herald.Principal, id, justif
 			Refs: map[string]string{"action": a.ID}, Attrs: map[string]any{"rules": rs, "role": p.Role}, Payload: payload}); err != nil {
 			return err
 		}
-		now := pl.Store.Now()
-		sendAt := a.SendAt
-		if sendAt.Before(now) {
-			sendAt = now
-		}
+		sendAt := notBefore(a.SendAt, pl.Store.Now())
 		empty := ""
 		if a, err = tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: p.ID, Detail: "overridden",
 			SendAt: &sendAt, ErrorCode: &empty}); err != nil {
