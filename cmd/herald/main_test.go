@@ -414,3 +414,51 @@ func TestConfigDocListsEveryServeFlag(t *testing.T) {
 		}
 	})
 }
+
+// TestRevocationAcrossTwoGatewayProcesses: two herald processes share one
+// PostgreSQL; a role revoked through one stops working on the other at
+// once (LISTEN/NOTIFY), without a restart.
+func TestRevocationAcrossTwoGatewayProcesses(t *testing.T) {
+	dbURL := storetest.NewDatabase(t)
+	p1 := start(t, t.TempDir(), dbURL)
+	admin := keyPattern.FindString(p1.stdout.String())
+	p2 := start(t, t.TempDir(), dbURL)
+	op := keyFor(t, p1, "", dbURL, "operator")
+	status := func(p *proc) int {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+"/v1/actions", nil)
+		req.Header.Set("Authorization", "Bearer "+op)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status(p2) != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second process never saw the operator's binding")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("DELETE", "http://"+p1.addr+"/v1/roles/bindings?principal=operator-x&role=operator", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		t.Fatalf("revoke = %d", res.StatusCode)
+	}
+	if st := status(p1); st != http.StatusForbidden {
+		t.Fatalf("the revoking process still allows the role: %d", st)
+	}
+	deadline = time.Now().Add(3 * time.Second) // NOTIFY, not the 5 s poll
+	for status(p2) != http.StatusForbidden {
+		if time.Now().After(deadline) {
+			t.Fatal("the other process still allows a revoked role")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
