@@ -20,11 +20,15 @@ type ContactImportRow struct {
 }
 
 var (
-	chatIDPattern   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
+	// A chat is a Bot API id ("123", "-100…"), a public @username, or an
+	// MTProto peer with its access hash ("user:<id>:<hash>",
+	// "channel:<id>:<hash>", "chat:<id>"): user accounts cannot address a
+	// bare numeric id.
+	chatIDPattern   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}|(user|channel):[0-9]{1,20}:-?[0-9]{1,20}|chat:[0-9]{1,20})$`)
 	languagePattern = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
 )
 
-// ValidChatID reports whether s is a Telegram chat id ("123", "-100…") or a public @username.
+// ValidChatID reports whether s names a Telegram chat Herald can address.
 func ValidChatID(s string) bool { return chatIDPattern.MatchString(s) }
 
 // ValidTimezone reports whether tz is an IANA zone name Go can load.

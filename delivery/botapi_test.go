@@ -20,7 +20,9 @@ import (
 
 type fixedToken string
 
-func (t fixedToken) BotToken(context.Context, connectors.Account) (string, error) { return string(t), nil }
+func (t fixedToken) BotToken(context.Context, connectors.Account) (string, error) {
+	return string(t), nil
+}
 
 // TestBotAPIDeliversEveryKindThroughTheWorker drives every action kind
 // through the worker and the real Bot API connector (rate limited) to the

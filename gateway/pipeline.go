@@ -356,7 +356,7 @@ func validateRequest(req ActionRequest, opt SubmitOptions, now time.Time) (rende
 	case req.Target == "":
 		add("target", "is required: a contact id or a Telegram chat id")
 	case !looksLikeID(req.Target) && !herald.ValidChatID(req.Target):
-		add("target", "must be a contact id or a Telegram chat id (123, -100…, @channel)")
+		add("target", "must be a contact id or a Telegram chat (123, -100…, @channel, user:<id>:<hash>, channel:<id>:<hash>, chat:<id>)")
 	}
 	if !herald.ValidPurpose(req.Purpose) {
 		add("purpose", "must be one of "+strings.Join(herald.Purposes, ", "))

@@ -58,9 +58,9 @@ func TargetType(kind, target string) string {
 	switch {
 	case kind == herald.KindPostToChannel:
 		return "channel"
-	case strings.HasPrefix(target, "@"):
+	case strings.HasPrefix(target, "@"), strings.HasPrefix(target, "channel:"):
 		return "channel"
-	case strings.HasPrefix(target, "-"):
+	case strings.HasPrefix(target, "-"), strings.HasPrefix(target, "chat:"):
 		return "group"
 	}
 	return "user"
