@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,6 +23,12 @@ func openPostgres(ctx context.Context, url string) (*pgDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres url: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx defaults to max(4, CPUs) connections; a gateway with a worker
+		// keeps many sends in flight, each needing a connection for its
+		// short transactions. pool_max_conns in the URL overrides this.
+		cfg.MaxConns = defaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -32,6 +39,9 @@ func openPostgres(ctx context.Context, url string) (*pgDB, error) {
 	}
 	return &pgDB{pool: pool}, nil
 }
+
+// defaultMaxConns is the pool size unless the URL sets pool_max_conns.
+const defaultMaxConns = 32
 
 var pgDialect = dialect{
 	name:       "postgres",
