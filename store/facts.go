@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -64,23 +65,74 @@ func (q *queries) SendFacts(ctx context.Context, org, account, target string, at
 	if err := rs.Err(); err != nil {
 		return f, fmt.Errorf("recipient sends: %w", err)
 	}
-	var week int
+	// Exact counters for the caps, over a bounded window (an index range).
 	err = q.q.queryRow(ctx, `SELECT
 			COALESCE(SUM(CASE WHEN send_at > $3 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN send_at > $4 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN send_at > $5 THEN 1 ELSE 0 END), 0),
 			COUNT(*)
 		FROM actions WHERE org_id = $1 AND account_id = $2 AND status IN `+countedStatuses+`
-		  AND send_at > $6 AND send_at <= $7 AND id <> $8`,
-		org, account, at.Add(-time.Second), at.Add(-time.Minute), at.Add(-24*time.Hour), at.Add(-7*24*time.Hour), at, excludeAction).
-		Scan(&f.AccountLastSecond, &f.AccountLastMinute, &f.AccountSends24h, &week)
+		  AND send_at > $4 AND send_at <= $5 AND id <> $6`,
+		org, account, at.Add(-time.Second), at.Add(-time.Minute), at, excludeAction).
+		Scan(&f.AccountLastSecond, &f.AccountLastMinute)
 	if err != nil {
 		return f, fmt.Errorf("account sends: %w", err)
 	}
-	f.AccountDaily7d = float64(week) / 7
-	if err := q.q.queryRow(ctx, `SELECT COUNT(*) FROM actions WHERE org_id = $1 AND account_id = $2 AND error_code = 'blocked'
-		AND updated_at > $3`, org, account, at.Add(-24*time.Hour)).Scan(&f.AccountBlocked24h); err != nil {
-		return f, fmt.Errorf("account blocked count: %w", err)
+	v, err := q.accountVolumes(ctx, org, account, at)
+	if err != nil {
+		return f, err
 	}
+	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = v.sends24h, float64(v.week)/7, v.blocked24h
 	return f, nil
+}
+
+// accountVolumes are an account's day and week volumes, for risk scoring
+// (new-account bursts, blocks). They are not caps, so a value up to
+// volumeTTL old is good enough, and it spares every decision a scan of the
+// account's whole week.
+type accountVolumes struct {
+	sends24h, week, blocked24h int
+	at                         time.Time
+}
+
+// volumeTTL bounds how stale cached volumes may be.
+const volumeTTL = 30 * time.Second
+
+type volumeCache struct {
+	mu sync.Mutex
+	m  map[string]accountVolumes
+}
+
+func (q *queries) accountVolumes(ctx context.Context, org, account string, at time.Time) (accountVolumes, error) {
+	now := q.now()
+	cacheable := q.vol != nil && at.Sub(now).Abs() < volumeTTL
+	if cacheable {
+		q.vol.mu.Lock()
+		v, ok := q.vol.m[account]
+		q.vol.mu.Unlock()
+		if ok && now.Sub(v.at) < volumeTTL {
+			return v, nil
+		}
+	}
+	v := accountVolumes{at: now}
+	err := q.q.queryRow(ctx, `SELECT
+			COALESCE(SUM(CASE WHEN send_at > $3 THEN 1 ELSE 0 END), 0),
+			COUNT(*)
+		FROM actions WHERE org_id = $1 AND account_id = $2 AND status IN `+countedStatuses+`
+		  AND send_at > $4 AND send_at <= $5`,
+		org, account, at.Add(-24*time.Hour), at.Add(-7*24*time.Hour), at).Scan(&v.sends24h, &v.week)
+	if err != nil {
+		return v, fmt.Errorf("account volumes: %w", err)
+	}
+	if err := q.q.queryRow(ctx, `SELECT COUNT(*) FROM actions WHERE account_id = $1 AND error_code = 'blocked'
+		AND updated_at > $2`, account, at.Add(-24*time.Hour)).Scan(&v.blocked24h); err != nil {
+		return v, fmt.Errorf("account blocked count: %w", err)
+	}
+	if cacheable {
+		q.vol.mu.Lock()
+		if q.vol.m == nil || len(q.vol.m) > 10000 {
+			q.vol.m = map[string]accountVolumes{} // bounded: drop all, refill lazily
+		}
+		q.vol.m[account] = v
+		q.vol.mu.Unlock()
+	}
+	return v, nil
 }
