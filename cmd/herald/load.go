@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ type loadOptions struct {
 	drops       float64
 	databaseURL string
 	policy      string
+	cpuProfile  string
 }
 
 func newLoadCmd() *cobra.Command {
@@ -58,6 +60,17 @@ All traffic stays on 127.0.0.1. By default decisions use an allow-all policy, so
 delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg/s defers the rest).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.cpuProfile != "" {
+				f, err := os.Create(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			rep, err := runLoad(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -74,6 +87,7 @@ delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg
 	f.Float64Var(&o.drops, "drops", 0, "fraction of calls executed whose connection then drops: outcome unknown, never resent")
 	f.IntVar(&o.workers, "workers", 2, "delivery workers (each with its own account leases)")
 	f.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an EMPTY database (default: SQLite in a temporary directory)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	f.StringVar(&o.policy, "policy", "allow", `"allow" (measure delivery) or "default" (the built-in bundle)`)
 	return cmd
 }
