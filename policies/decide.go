@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
@@ -58,8 +59,13 @@ func (e *Engine) decide(ctx context.Context, in Input, tracer topdown.QueryTrace
 	defer timer.Stop()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
+	vc := getFlatCache()
+	defer vc.release()
 	opts := []rego.EvalOption{
 		rego.EvalParsedInput(value),
+		rego.EvalVirtualCache(vc),
+		// Metrics are not reported; the default allocates a set per decision.
+		rego.EvalMetrics(metrics.NoOp()),
 		rego.EvalExternalCancel(cancel),
 		// Hand back the raw term: decodeDecision reads it directly instead
 		// of going through map[string]any.

@@ -224,10 +224,21 @@ func InputHash(in Input) (string, error) {
 	return valueHash(v)
 }
 
+var hashBuffers = sync.Pool{New: func() any {
+	b := new(bytes.Buffer)
+	b.Grow(2048)
+	return b
+}}
+
 func valueHash(v ast.Value) (string, error) {
-	var buf bytes.Buffer
-	buf.Grow(2048)
-	if err := appendCanonical(&buf, v); err != nil {
+	buf := hashBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // an input with huge org params does not pin its buffer
+			buf.Reset()
+			hashBuffers.Put(buf)
+		}
+	}()
+	if err := appendCanonical(buf, v); err != nil {
 		return "", fmt.Errorf("input hash: canonical JSON: %w", err)
 	}
 	sum := sha256.Sum256(buf.Bytes())

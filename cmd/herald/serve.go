@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -73,10 +74,19 @@ func openStore(ctx context.Context, c *config, log *slog.Logger) (*store.Store, 
 	return s, nil
 }
 
+// defaultGCPercent trades memory for tail latency: policy evaluation
+// allocates per decision, and at Go's default (100) collections dominate
+// the decision's p99. Herald's live heap is small, so 4× headroom is cheap.
+// GOGC in the environment still wins.
+const defaultGCPercent = 400
+
 func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, error) }) error {
 	log, err := c.logger()
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 	s, err := openStore(ctx, c, log)
 	if err != nil {

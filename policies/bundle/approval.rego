@@ -7,21 +7,19 @@ package herald.approval
 import data.herald.lib
 import data.herald.risk
 
-ap := lib.params.approval
-
 triggers contains "approval.risk" if risk.in_approval_band
 
 triggers contains "approval.channel_size" if {
 	input.target.type == "channel"
-	input.target.members > ap.channel_members
+	input.target.members > lib.params.approval.channel_members
 }
 
-triggers contains "approval.broadcast_size" if input.action.recipients > ap.broadcast_recipients
+triggers contains "approval.broadcast_size" if input.action.recipients > lib.params.approval.broadcast_recipients
 
 messages := {
-	"approval.risk": sprintf("risk score %v is in the review band %v–%v", [risk.score, risk.rp.approve_at, risk.rp.deny_at - 1]),
-	"approval.channel_size": sprintf("posts to channels above %v members need approval", [ap.channel_members]),
-	"approval.broadcast_size": sprintf("broadcasts above %v recipients need approval", [ap.broadcast_recipients]),
+	"approval.risk": sprintf("risk score %v is in the review band %v–%v", [risk.score, lib.params.risk.approve_at, lib.params.risk.deny_at - 1]),
+	"approval.channel_size": sprintf("posts to channels above %v members need approval", [lib.params.approval.channel_members]),
+	"approval.broadcast_size": sprintf("broadcasts above %v recipients need approval", [lib.params.approval.broadcast_recipients]),
 }
 
 verdicts contains {
@@ -34,9 +32,9 @@ verdicts contains {
 # roles_for falls back to one role, so an approve outcome always has a stage
 # even when data forgets a trigger.
 roles_for(t) := r if {
-	r := ap.roles[t]
+	r := lib.params.approval.roles[t]
 	count(r) > 0
-} else := [ap.fallback_role]
+} else := [lib.params.approval.fallback_role]
 
 required contains role if {
 	some t in triggers
@@ -44,8 +42,8 @@ required contains role if {
 }
 
 ordered := array.concat(
-	[r | some r in ap.role_order; r in required],
-	[r | some r in sort(required); not r in ap.role_order],
+	[r | some r in lib.params.approval.role_order; r in required],
+	[r | some r in sort(required); not r in lib.params.approval.role_order],
 )
 
-stages := [{"stage": i + 1, "role": r, "mode": object.get(ap.modes, r, "any")} | some i, r in ordered]
+stages := [{"stage": i + 1, "role": r, "mode": object.get(lib.params.approval.modes, r, "any")} | some i, r in ordered]

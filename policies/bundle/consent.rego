@@ -5,25 +5,21 @@ package herald.consent
 
 import data.herald.lib
 
-cp := lib.params.consent
-
 contact := lib.contact
-
-purpose := input.action.purpose
 
 applies if not lib.is_chat
 
 opted_out if contact.opted_out == true
 
-needs_consent if purpose in cp.consent_purposes
+needs_consent if input.action.purpose in lib.params.consent.consent_purposes
 
-is_service if purpose in cp.service_purposes
+is_service if input.action.purpose in lib.params.consent.service_purposes
 
 # basis is the contact's recorded legal basis for this purpose, if any.
 basis := b if {
 	consents := contact.consents
 	is_object(consents)
-	b := consents[purpose]
+	b := consents[input.action.purpose]
 	is_object(b)
 }
 
@@ -38,9 +34,9 @@ documented(bases) if {
 
 # stale holds when an expiring basis (consent) is older than max_age_months.
 stale if {
-	basis.basis in cp.expiring_bases
+	basis.basis in lib.params.consent.expiring_bases
 	given := time.parse_rfc3339_ns(basis.at)
-	time.add_date(given, 0, cp.max_age_months, 0) < lib.now_ns
+	time.add_date(given, 0, lib.params.consent.max_age_months, 0) < lib.now_ns
 }
 
 # inbound_open holds while the contact's last message to the account is
@@ -48,7 +44,20 @@ stale if {
 inbound_open if {
 	lib.has_written
 	last := time.parse_rfc3339_ns(contact.last_inbound_at)
-	lib.now_ns - last <= ((cp.inbound_window_hours * 3600) * 1000000000)
+	lib.now_ns - last <= ((lib.params.consent.inbound_window_hours * 3600) * 1000000000)
+}
+
+# documented_marketing and documented_service are documented(…) for the
+# two lists the verdicts test, as rules so each is judged once per decision.
+documented_marketing if documented(lib.params.consent.marketing_bases)
+
+documented_service if documented(lib.params.consent.service_bases)
+
+# checked holds for a person who has not opted out: the other consent rules
+# only judge them.
+checked if {
+	applies
+	not opted_out
 }
 
 verdicts contains {
@@ -65,24 +74,22 @@ verdicts contains {
 	"rule": "consent.missing",
 	"outcome": "deny",
 	"overridable": false,
-	"message": sprintf("%s messages need consent or legitimate interest recorded with a source and a timestamp", [purpose]),
+	"message": sprintf("%s messages need consent or legitimate interest recorded with a source and a timestamp", [input.action.purpose]),
 } if {
-	applies
-	not opted_out
 	needs_consent
-	not documented(cp.marketing_bases)
+	checked
+	not documented_marketing
 }
 
 verdicts contains {
 	"rule": "consent.stale",
 	"outcome": "deny",
 	"overridable": false,
-	"message": sprintf("consent for %s is older than %v months", [purpose, cp.max_age_months]),
+	"message": sprintf("consent for %s is older than %v months", [input.action.purpose, lib.params.consent.max_age_months]),
 } if {
-	applies
-	not opted_out
 	needs_consent
-	documented(cp.marketing_bases)
+	checked
+	documented_marketing
 	stale
 }
 
@@ -90,13 +97,12 @@ verdicts contains {
 	"rule": "consent.no_basis",
 	"outcome": "deny",
 	"overridable": false,
-	"message": sprintf("%s messages need an inbound message within %v h or a recorded legal basis", [purpose, cp.inbound_window_hours]),
+	"message": sprintf("%s messages need an inbound message within %v h or a recorded legal basis", [input.action.purpose, lib.params.consent.inbound_window_hours]),
 } if {
-	applies
-	not opted_out
 	is_service
+	checked
 	not inbound_open
-	not documented(cp.service_bases)
+	not documented_service
 }
 
 verdicts contains {
@@ -105,23 +111,17 @@ verdicts contains {
 	"overridable": false,
 	"message": "the action's purpose is not one the consent policy knows",
 } if {
-	applies
-	not opted_out
 	not needs_consent
 	not is_service
+	checked
 }
 
-suggestions contains {"rule": "consent.stale", "message": "re-confirm consent with the contact before sending marketing"} if {
-	some v in verdicts
-	v.rule == "consent.stale"
+# fixes are the suggestions for the verdicts a sender can remedy; one rule
+# over the verdicts rather than one scan per suggestion.
+fixes := {
+	"consent.stale": "re-confirm consent with the contact before sending marketing",
+	"consent.missing": "record the contact's consent with its source and time first",
+	"consent.no_basis": "reply within the service window after the contact writes, or record a legal basis",
 }
 
-suggestions contains {"rule": "consent.missing", "message": "record the contact's consent with its source and time first"} if {
-	some v in verdicts
-	v.rule == "consent.missing"
-}
-
-suggestions contains {"rule": "consent.no_basis", "message": "reply within the service window after the contact writes, or record a legal basis"} if {
-	some v in verdicts
-	v.rule == "consent.no_basis"
-}
+suggestions contains {"rule": v.rule, "message": fixes[v.rule]} if some v in verdicts

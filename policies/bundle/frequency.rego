@@ -9,12 +9,6 @@ package herald.frequency
 import data.herald.lib
 import data.herald.quiet_hours
 
-fp := lib.params.frequency
-
-purpose := input.action.purpose
-
-tz := lib.recipient_tz
-
 freq := f if {
 	f := input.frequency
 	is_object(f)
@@ -28,14 +22,14 @@ records := r if {
 # Calendar days and weeks (Monday first) are the recipient's: a send counts
 # for today when it is at or after local midnight. Comparing instants keeps
 # the per-record work to one timestamp parse.
-day_start_ns := lib.local_at(lib.now_ns, tz, 0, 0)
+day_start_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 0, 0)
 
-week_start_ns := lib.local_at(lib.now_ns, tz, 0 - lib.weekday_index(lib.now_ns, tz), 0)
+week_start_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 0 - lib.weekday_index(lib.now_ns, lib.recipient_tz), 0)
 
 # sent_ns lists earlier sends for the same purpose.
 sent_ns := [time.parse_rfc3339_ns(r.at) |
 	some r in records
-	r.purpose == purpose
+	r.purpose == input.action.purpose
 ]
 
 # recent are the sends of the last 25 hours, the only ones that can fall on
@@ -47,12 +41,12 @@ sent_today := count([t | some t in recent; t >= day_start_ns])
 
 sent_this_week := count([t | some t in sent_ns; t >= week_start_ns])
 
-limits := fp.recipient[purpose]
+limits := lib.params.frequency.recipient[input.action.purpose]
 
 # outcome_for is the configured action of a cap rule; anything other than
 # "defer" denies, so a typo in data fails closed.
 outcome_for(rule) := "defer" if {
-	fp.actions[rule] == "defer"
+	lib.params.frequency.actions[rule] == "defer"
 } else := "deny"
 
 verdict(rule, until_ns, message) := {
@@ -63,16 +57,16 @@ verdict(rule, until_ns, message) := {
 	"message": message,
 }
 
-next_day_ns := lib.local_at(lib.now_ns, tz, 1, quiet_hours.day_start_sec)
+next_day_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 1, quiet_hours.day_start_sec)
 
-next_week_ns := lib.local_at(lib.now_ns, tz, 7 - lib.weekday_index(lib.now_ns, tz), quiet_hours.day_start_sec)
+next_week_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 7 - lib.weekday_index(lib.now_ns, lib.recipient_tz), quiet_hours.day_start_sec)
 
 second_ns := 1000000000
 
 verdicts contains verdict(
 	"frequency.recipient_daily",
 	next_day_ns,
-	sprintf("the recipient already got %v %s message(s) today (cap %v per day)", [sent_today, purpose, limits.per_day]),
+	sprintf("the recipient already got %v %s message(s) today (cap %v per day)", [sent_today, input.action.purpose, limits.per_day]),
 ) if {
 	not lib.is_chat
 	cap := limits.per_day
@@ -83,7 +77,7 @@ verdicts contains verdict(
 verdicts contains verdict(
 	"frequency.recipient_weekly",
 	next_week_ns,
-	sprintf("the recipient already got %v %s message(s) this week (cap %v per week)", [sent_this_week, purpose, limits.per_week]),
+	sprintf("the recipient already got %v %s message(s) this week (cap %v per week)", [sent_this_week, input.action.purpose, limits.per_week]),
 ) if {
 	not lib.is_chat
 	cap := limits.per_week
@@ -94,49 +88,49 @@ verdicts contains verdict(
 verdicts contains verdict(
 	"frequency.account_rate",
 	lib.now_ns + second_ns,
-	sprintf("the bot already sent %v messages this second (cap %v)", [freq.account_last_second, fp.bot_per_second]),
+	sprintf("the bot already sent %v messages this second (cap %v)", [freq.account_last_second, lib.params.frequency.bot_per_second]),
 ) if {
 	input.account.kind == "bot"
-	freq.account_last_second >= fp.bot_per_second
+	freq.account_last_second >= lib.params.frequency.bot_per_second
 }
 
 verdicts contains verdict(
 	"frequency.cold_daily",
 	lib.local_at(lib.now_ns, lib.org_tz, 1, 0),
-	sprintf("the account already wrote to %v people today who never wrote to it (cap %v)", [freq.account_cold_today, fp.user_cold_per_day]),
+	sprintf("the account already wrote to %v people today who never wrote to it (cap %v)", [freq.account_cold_today, lib.params.frequency.user_cold_per_day]),
 ) if {
 	lib.is_cold
-	freq.account_cold_today >= fp.user_cold_per_day
+	freq.account_cold_today >= lib.params.frequency.user_cold_per_day
 }
 
 verdicts contains verdict(
 	"frequency.cold_spacing",
 	next_ns,
-	sprintf("messages to people who never wrote need %v s between them", [fp.user_cold_spacing_seconds]),
+	sprintf("messages to people who never wrote need %v s between them", [lib.params.frequency.user_cold_spacing_seconds]),
 ) if {
 	lib.is_cold
 	lib.is_time(freq.account_last_cold_at)
-	next_ns := time.parse_rfc3339_ns(freq.account_last_cold_at) + (fp.user_cold_spacing_seconds * second_ns)
+	next_ns := time.parse_rfc3339_ns(freq.account_last_cold_at) + (lib.params.frequency.user_cold_spacing_seconds * second_ns)
 	next_ns > lib.now_ns
 }
 
 verdicts contains verdict(
 	"frequency.chat_rate",
 	lib.now_ns + (60 * second_ns),
-	sprintf("the chat already got %v posts this minute (cap %v)", [freq.chat_last_minute, fp.chat_per_minute]),
+	sprintf("the chat already got %v posts this minute (cap %v)", [freq.chat_last_minute, lib.params.frequency.chat_per_minute]),
 ) if {
 	lib.is_chat
-	freq.chat_last_minute >= fp.chat_per_minute
+	freq.chat_last_minute >= lib.params.frequency.chat_per_minute
 }
 
 verdicts contains verdict(
 	"frequency.channel_spacing",
 	next_ns,
-	sprintf("channel posts need %v s between them", [fp.channel_spacing_seconds]),
+	sprintf("channel posts need %v s between them", [lib.params.frequency.channel_spacing_seconds]),
 ) if {
 	input.target.type == "channel"
 	lib.is_time(freq.chat_last_post_at)
-	next_ns := time.parse_rfc3339_ns(freq.chat_last_post_at) + (fp.channel_spacing_seconds * second_ns)
+	next_ns := time.parse_rfc3339_ns(freq.chat_last_post_at) + (lib.params.frequency.channel_spacing_seconds * second_ns)
 	next_ns > lib.now_ns
 }
 

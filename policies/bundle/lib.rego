@@ -90,14 +90,11 @@ next_local(ns, tz, target_sec) := local_at(ns, tz, 0, target_sec) if {
 } else := local_at(ns, tz, 1, target_sec)
 
 # wrap_day folds a difference of seconds of the day into [-43200, 43200).
-wrap_day(x) := x + 86400 if x < -43200
-
-wrap_day(x) := x - 86400 if x >= 43200
-
-wrap_day(x) := x if {
-	x >= -43200
-	x < 43200
-}
+wrap_day(x) := x + 86400 if {
+	x < -43200
+} else := x - 86400 if {
+	x >= 43200
+} else := x
 
 # format_utc renders ns as RFC 3339 in UTC, the form defer_until takes.
 format_utc(ns) := time.format([ns, "UTC", "RFC3339"])

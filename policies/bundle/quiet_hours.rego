@@ -6,39 +6,35 @@ package herald.quiet_hours
 
 import data.herald.lib
 
-qh := lib.params.quiet_hours
-
-tz := lib.recipient_tz
-
-end_sec := lib.hhmm_sec(qh.end)
+end_sec := lib.hhmm_sec(lib.params.quiet_hours.end)
 
 applies if {
-	qh.enabled == true
-	not input.action.purpose in qh.exempt_purposes
+	lib.params.quiet_hours.enabled == true
+	not input.action.purpose in lib.params.quiet_hours.exempt_purposes
 }
 
 # local is the send time as "HH:MM" in tz. Zero-padded clock strings order
 # like the times they name, so the window test needs no arithmetic.
-local := time.format([lib.send_ns, tz, "15:04"])
+local := time.format([lib.send_ns, lib.recipient_tz, "15:04"])
 
 # The window wraps midnight when it starts after it ends (21:00–09:00).
 in_window if {
-	qh.start > qh.end
-	local >= qh.start
+	lib.params.quiet_hours.start > lib.params.quiet_hours.end
+	local >= lib.params.quiet_hours.start
 }
 
 in_window if {
-	qh.start > qh.end
-	local < qh.end
+	lib.params.quiet_hours.start > lib.params.quiet_hours.end
+	local < lib.params.quiet_hours.end
 }
 
 in_window if {
-	qh.start < qh.end
-	local >= qh.start
-	local < qh.end
+	lib.params.quiet_hours.start < lib.params.quiet_hours.end
+	local >= lib.params.quiet_hours.start
+	local < lib.params.quiet_hours.end
 }
 
-until_ns := lib.next_local(lib.send_ns, tz, end_sec)
+until_ns := lib.next_local(lib.send_ns, lib.recipient_tz, end_sec)
 
 # day_start_sec is when a recipient's day may begin: the end of quiet hours
 # when they apply to this purpose, else midnight. Frequency rules defer to it.
@@ -55,7 +51,7 @@ verdicts contains {
 	"outcome": "defer",
 	"overridable": true,
 	"defer_until_ns": until_ns,
-	"message": sprintf("%s local time is inside quiet hours %s–%s", [whose, qh.start, qh.end]),
+	"message": sprintf("%s local time is inside quiet hours %s–%s", [whose, lib.params.quiet_hours.start, lib.params.quiet_hours.end]),
 } if {
 	applies
 	in_window
@@ -63,7 +59,7 @@ verdicts contains {
 
 suggestions contains {
 	"rule": "quiet_hours.defer",
-	"message": sprintf("move to %s %s time", [qh.end, whose]),
+	"message": sprintf("move to %s %s time", [lib.params.quiet_hours.end, whose]),
 	"patch": {"schedule_at": lib.format_utc(until_ns)},
 } if {
 	applies

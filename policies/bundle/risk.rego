@@ -7,53 +7,45 @@ package herald.risk
 
 import data.herald.lib
 
-rp := lib.params.risk
-
-points := rp.points
-
-account := input.account
-
-content := input.action.content
-
-frozen if account.peer_flood_24h > 0
+frozen if input.account.peer_flood_24h > 0
 
 frozen if {
-	lib.is_time(account.frozen_until)
-	time.parse_rfc3339_ns(account.frozen_until) > lib.now_ns
+	lib.is_time(input.account.frozen_until)
+	time.parse_rfc3339_ns(input.account.frozen_until) > lib.now_ns
 }
 
-factors contains {"name": "account_frozen", "points": points.account_frozen} if frozen
+factors contains {"name": "account_frozen", "points": lib.params.risk.points.account_frozen} if frozen
 
-factors contains {"name": "new_account", "points": points.new_account} if account.age_days < rp.new_account_days
+factors contains {"name": "new_account", "points": lib.params.risk.points.new_account} if input.account.age_days < lib.params.risk.new_account_days
 
 # blocked_rate: share of the last day's sends that ended with the recipient
 # blocking the account.
-factors contains {"name": "blocked_rate", "points": points.blocked_rate} if {
-	account.blocked_24h > 0
-	account.blocked_24h / max([account.sends_24h, 1]) >= rp.blocked_rate
+factors contains {"name": "blocked_rate", "points": lib.params.risk.points.blocked_rate} if {
+	input.account.blocked_24h > 0
+	input.account.blocked_24h / max([input.account.sends_24h, 1]) >= lib.params.risk.blocked_rate
 }
 
-factors contains {"name": "rate_limited", "points": points.rate_limited} if {
-	account.errors_429_24h + account.flood_wait_24h >= rp.rate_limited_min
+factors contains {"name": "rate_limited", "points": lib.params.risk.points.rate_limited} if {
+	input.account.errors_429_24h + input.account.flood_wait_24h >= lib.params.risk.rate_limited_min
 }
 
-factors contains {"name": "cold_outreach", "points": points.cold_outreach} if lib.is_cold
+factors contains {"name": "cold_outreach", "points": lib.params.risk.points.cold_outreach} if lib.is_cold
 
-factors contains {"name": "links", "points": points.links} if content.links > 0
+factors contains {"name": "links", "points": lib.params.risk.points.links} if input.action.content.links > 0
 
-factors contains {"name": "shortened_links", "points": points.shortened_links} if content.shortened_links > 0
+factors contains {"name": "shortened_links", "points": lib.params.risk.points.shortened_links} if input.action.content.shortened_links > 0
 
-factors contains {"name": "shouting", "points": points.shouting} if {
-	content.length >= rp.caps_min_length
-	content.caps_ratio >= rp.caps_ratio
+factors contains {"name": "shouting", "points": lib.params.risk.points.shouting} if {
+	input.action.content.length >= lib.params.risk.caps_min_length
+	input.action.content.caps_ratio >= lib.params.risk.caps_ratio
 }
 
-factors contains {"name": "long_message", "points": points.long_message} if content.length > rp.long_length
+factors contains {"name": "long_message", "points": lib.params.risk.points.long_message} if input.action.content.length > lib.params.risk.long_length
 
 # burst: the last day's volume is well above the account's 7-day daily
 # baseline (and above a floor, so a quiet account may still send a little).
-factors contains {"name": "burst", "points": points.burst} if {
-	account.sends_24h > max([account.baseline_daily_7d * rp.burst_factor, rp.burst_min])
+factors contains {"name": "burst", "points": lib.params.risk.points.burst} if {
+	input.account.sends_24h > max([input.account.baseline_daily_7d * lib.params.risk.burst_factor, lib.params.risk.burst_min])
 }
 
 score := min([100, sum([f.points | some f in factors])])
@@ -62,8 +54,8 @@ score := min([100, sum([f.points | some f in factors])])
 result := {"score": score, "factors": [f | some f in factors]}
 
 in_approval_band if {
-	score >= rp.approve_at
-	score < rp.deny_at
+	score >= lib.params.risk.approve_at
+	score < lib.params.risk.deny_at
 }
 
 verdicts contains {
@@ -77,10 +69,10 @@ verdicts contains {
 	"rule": "risk.high",
 	"outcome": "deny",
 	"overridable": true,
-	"message": sprintf("risk score %v is at or above the deny threshold %v", [score, rp.deny_at]),
+	"message": sprintf("risk score %v is at or above the deny threshold %v", [score, lib.params.risk.deny_at]),
 } if {
 	not frozen
-	score >= rp.deny_at
+	score >= lib.params.risk.deny_at
 }
 
 # fixes are the factors the sender can remove by editing the message.
@@ -92,6 +84,6 @@ fixes := {
 }
 
 suggestions contains {"rule": concat(".", ["risk", f.name]), "message": fixes[f.name]} if {
-	score >= rp.approve_at
+	score >= lib.params.risk.approve_at
 	some f in factors
 }
