@@ -112,13 +112,8 @@ func TestTenantIsolation(t *testing.T) {
 			{"POST", "/v1/actions", sendVia("{account}", "-1001"), 422, "validation_failed"},
 			{"POST", "/v1/actions", sendVia(e.account.ID, "{contact}"), 422, "validation_failed"},
 			{"POST", "/v1/actions?dry_run=true", sendVia("{account}", "{contact}"), 422, "validation_failed"},
-		}
-		rolesWired := roleRoutesWired()
-		if rolesWired {
-			probes = append(probes,
-				isolationProbe{"DELETE", "/v1/roles/bindings?principal={principal}&role=admin", nil, 404, "not_found"},
-				isolationProbe{"POST", "/v1/roles/bindings", map[string]any{"principal": "{principal}", "role": "auditor"}, 422, "validation_failed"},
-			)
+			{"DELETE", "/v1/roles/bindings?principal={principal}&role=admin", nil, 404, "not_found"},
+			{"POST", "/v1/roles/bindings", map[string]any{"principal": "{principal}", "role": "auditor"}, 422, "validation_failed"},
 		}
 		covered := map[string]bool{}
 		for _, p := range probes {
@@ -180,10 +175,7 @@ func TestTenantIsolation(t *testing.T) {
 			listings := map[string]string{
 				"/v1/actions": "actions", "/v1/actions?account=" + accB.ID: "actions", "/v1/accounts": "accounts",
 				"/v1/ledger/entries?from=0&limit=1000": "entries", "/v1/ledger/entries?from=1&to=100000": "entries",
-			}
-			if rolesWired {
-				listings["/v1/roles/bindings"] = "bindings"
-				listings["/v1/roles/bindings?principal=beta-admin"] = "bindings"
+				"/v1/roles/bindings": "bindings", "/v1/roles/bindings?principal=beta-admin": "bindings",
 			}
 			for path, member := range listings {
 				r := e.do("GET", path, token, nil)

@@ -3,24 +3,20 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
-	"github.com/heraldhq/herald/gateway"
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
-	"github.com/heraldhq/herald/telemetry"
 )
 
-// withCasbin switches e's HTTP API to the Casbin enforcer: every unrevoked
-// API key's principal is bound to the key's role (as key creation does), and
-// the server is rebuilt with an access.Enforcer as the pipeline's authorizer.
+// withCasbin binds every unrevoked API key's principal to the key's role
+// (as key creation does; tests create some keys straight in the store) and
+// reloads the environment's Casbin enforcer.
 func withCasbin(e *env) *access.Enforcer {
 	e.t.Helper()
 	ctx := context.Background()
@@ -41,41 +37,10 @@ func withCasbin(e *env) *access.Enforcer {
 			}
 		}
 	}
-	enf, err := access.NewEnforcer(ctx, e.s)
-	if err != nil {
+	if err := e.authz.Reload(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	// The server as newEnv builds it, but for the authorizer.
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := telemetry.New(nil)
-	pl := &gateway.Pipeline{Store: e.s, Authz: enf, Decider: defaultEngine(e.t), Metrics: m, Log: log}
-	skey, vkey, err := ledger.GenerateKey("herald-test/ledger")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	signer, err := ledger.NewSigner(skey)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.vkey = vkey
-	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
-	e.srv.Close()
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: e.secrets, Ledger: lg}).Handler())
-	e.t.Cleanup(e.srv.Close)
-	return enf
-}
-
-// roleRoutesWired reports whether the server registers /v1/roles/bindings
-// (the composition of gateway/server.go); the role API tests skip until then.
-func roleRoutesWired() bool {
-	return slices.Contains((&gateway.Server{Metrics: telemetry.New(nil)}).Routes(), "POST /v1/roles/bindings")
-}
-
-func skipUnlessRoleRoutes(t *testing.T) {
-	t.Helper()
-	if !roleRoutesWired() {
-		t.Skip("/v1/roles/bindings is not registered in gateway/server.go yet")
-	}
+	return e.authz
 }
 
 func countBindings(t testing.TB, s *store.Store) int {
@@ -90,7 +55,6 @@ func countBindings(t testing.TB, s *store.Store) int {
 // TestRoleBindingsAPI grants, scopes and revokes roles over HTTP and checks
 // each change is effective on the next request and recorded in the ledger.
 func TestRoleBindingsAPI(t *testing.T) {
-	skipUnlessRoleRoutes(t)
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		e := newEnv(t, b)
@@ -198,7 +162,6 @@ func TestRoleBindingsAPI(t *testing.T) {
 // TestRoleBindingsBadInput: each rejected change is problem+json with a
 // stable code, and nothing changes.
 func TestRoleBindingsBadInput(t *testing.T) {
-	skipUnlessRoleRoutes(t)
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
 		e := newEnv(t, b)

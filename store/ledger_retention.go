@@ -78,7 +78,7 @@ func (t *Tx) EraseContact(ctx context.Context, org, contactID string) (int, erro
 		return 0, fmt.Errorf("erase contact %q: %w", contactID, err)
 	}
 	// payloadsOf selects the payload hashes of entries naming the contact;
-	// its placeholders follow the first `first` arguments.
+	// its parameters are numbered after the first `first` arguments.
 	payloadsOf := func(first int) (string, []any) {
 		marks := make([]string, len(refs))
 		args := make([]any, len(refs))
