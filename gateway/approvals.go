@@ -39,13 +39,12 @@ const minJustification = 20
 // stage opens, except the submitter.
 func (pl *Pipeline) openStages(ctx context.Context, tx *store.Tx, a herald.Action, d policies.Decision) error {
 	stages := make([]store.ApprovalStage, 0, len(d.Approvals))
-	for i, st := range d.Approvals {
-		s := store.ApprovalStage{Stage: st.Stage, Role: st.Role, Mode: st.Mode, Approvers: st.Approvers}
+	for i, s := range d.Approvals {
 		if s.Stage == 0 {
 			s.Stage = i + 1
 		}
 		if s.Mode == "all" && len(s.Approvers) == 0 {
-			ps, err := tx.PrincipalsWithRole(ctx, a.Org, st.Role)
+			ps, err := tx.PrincipalsWithRole(ctx, a.Org, s.Role)
 			if err != nil {
 				return err
 			}

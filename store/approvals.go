@@ -7,15 +7,13 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/policies"
 )
 
-// ApprovalStage is one stage an action must pass before it is scheduled.
-type ApprovalStage struct {
-	Stage     int      `json:"stage"`
-	Role      string   `json:"role"`
-	Mode      string   `json:"mode"` // any | all
-	Approvers []string `json:"approvers"`
-}
+// ApprovalStage is one stage an action must pass before it is scheduled:
+// the stage the policy decision asked for (approvers filled in for an "all"
+// stage without named approvers).
+type ApprovalStage = policies.Stage
 
 // Vote is one person's approval or rejection.
 type Vote struct {

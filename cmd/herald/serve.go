@@ -93,7 +93,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return err
 	}
 	defer s.Close()
-	if err := bootstrap(ctx, s, out); err != nil {
+	if err := bootstrap(ctx, s, out, c.Listen); err != nil {
 		return err
 	}
 	bundle := policies.DefaultBundle()
@@ -249,7 +249,7 @@ func connectorSet(c *config, sec *secrets.CachedStore) (map[string]connectors.Co
 // bootstrap creates, on an empty database, a default organisation, a
 // sandbox bot account and an admin API key, and prints the key once. The
 // key goes to standard output, never to the logs.
-func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte) (int, error) }) error {
+func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte) (int, error) }, listen string) error {
 	n, err := s.CountOrgs(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -293,10 +293,10 @@ Herald is set up. This admin API key is shown once and never again; store it now
 
 Sandbox account: %s
 Try:
-  curl -s -X POST http://127.0.0.1:8080/v1/actions \
+  curl -s -X POST http://%s/v1/actions \
     -H "Authorization: Bearer %s" -H "Content-Type: application/json" \
     -d '{"kind":"send_message","account":"%s","target":"-1001234567890","purpose":"transactional","text":"Hello from Herald"}'
 
-`, token, acc.ID, token, acc.ID)
+`, token, acc.ID, listen, token, acc.ID)
 	return nil
 }
