@@ -18,7 +18,7 @@ func newDevCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Tools for development, demos and load tests (never for production traffic)",
 	}
-	cmd.AddCommand(newTelegramFakeCmd(), newLoadCmd())
+	cmd.AddCommand(newTelegramFakeCmd(), newLoadCmd(), newOPACompareCmd())
 	return cmd
 }
 
