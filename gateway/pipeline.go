@@ -310,6 +310,9 @@ func (pl *Pipeline) subject(ctx context.Context, p herald.Principal, req ActionR
 	if s.Org, err = pl.Store.GetOrg(ctx, p.Org); err != nil {
 		return s, err
 	}
+	if s.Params, err = pl.Store.PolicyParams(ctx, p.Org); err != nil {
+		return s, err
+	}
 	if s.Account, err = pl.Store.GetAccount(ctx, p.Org, req.Account); err != nil {
 		if herald.IsNotFound(err) {
 			return s, herald.Invalid(herald.FieldError{Field: "account", Message: "no such account in this organisation"})

@@ -34,6 +34,8 @@ type Subject struct {
 	Stats      policies.ContentStats
 	ScheduleAt *time.Time
 	Actor      herald.Principal
+	// Params are the organisation's overrides of the policy parameters.
+	Params map[string]any
 }
 
 // FactSource gives the counters caps are judged on; *store.Store and
@@ -92,7 +94,7 @@ func Build(s Subject, f store.SendFacts, at time.Time, stage string) policies.In
 			ChatLastMinute:    f.ChatLastMinute,
 			ChatLastPostAt:    f.ChatLastPostAt,
 		},
-		Org: policies.OrgInput{ID: s.Org.ID, Timezone: s.Org.Timezone},
+		Org: policies.OrgInput{ID: s.Org.ID, Timezone: s.Org.Timezone, Params: s.Params},
 	}
 	if in.Action.Content.Domains == nil {
 		in.Action.Content.Domains = []string{}
@@ -124,6 +126,7 @@ type Loader interface {
 	GetOrg(ctx context.Context, id string) (herald.Org, error)
 	GetAccount(ctx context.Context, org, id string) (herald.Account, error)
 	GetContact(ctx context.Context, org, id string) (herald.Contact, error)
+	PolicyParams(ctx context.Context, org string) (map[string]any, error)
 }
 
 // SubjectOf loads the subject of a stored action (for the send-time re-check).
@@ -135,6 +138,9 @@ func SubjectOf(ctx context.Context, l Loader, a herald.Action, stats policies.Co
 		return s, err
 	}
 	if s.Account, err = l.GetAccount(ctx, a.Org, a.Account); err != nil {
+		return s, err
+	}
+	if s.Params, err = l.PolicyParams(ctx, a.Org); err != nil {
 		return s, err
 	}
 	if a.ContactID != "" {

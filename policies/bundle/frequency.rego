@@ -20,11 +20,16 @@ records := r if {
 } else := []
 
 # Calendar days and weeks (Monday first) are the recipient's: a send counts
-# for today when it is at or after local midnight. Comparing instants keeps
-# the per-record work to one timestamp parse.
+# for today when it falls between this and the next local midnight (sends
+# already scheduled for a later day count for that day, not this one).
+# Comparing instants keeps the per-record work to one timestamp parse.
 day_start_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 0, 0)
 
+day_end_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 1, 0)
+
 week_start_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 0 - lib.weekday_index(lib.now_ns, lib.recipient_tz), 0)
+
+week_end_ns := lib.local_at(lib.now_ns, lib.recipient_tz, 7 - lib.weekday_index(lib.now_ns, lib.recipient_tz), 0)
 
 # sent_ns lists earlier sends for the same purpose.
 sent_ns := [time.parse_rfc3339_ns(r.at) |
@@ -37,9 +42,9 @@ sent_ns := [time.parse_rfc3339_ns(r.at) |
 # end here without any calendar arithmetic.
 recent := [t | some t in sent_ns; lib.now_ns - t < 90000000000000]
 
-sent_today := count([t | some t in recent; t >= day_start_ns])
+sent_today := count([t | some t in recent; t >= day_start_ns; t < day_end_ns])
 
-sent_this_week := count([t | some t in sent_ns; t >= week_start_ns])
+sent_this_week := count([t | some t in sent_ns; t >= week_start_ns; t < week_end_ns])
 
 limits := lib.params.frequency.recipient[input.action.purpose]
 

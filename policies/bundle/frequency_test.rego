@@ -26,6 +26,13 @@ test_second_marketing_today_defers_to_next_morning if {
 	until(v) == "2026-03-11T08:00:00Z"
 }
 
+test_a_send_scheduled_for_tomorrow_counts_for_tomorrow if {
+	# A send deferred to tomorrow morning is not one of today's.
+	count(frequency.verdicts) == 0 with input as fx.patched(sends(["2026-03-11T08:00:00Z"]))
+	# Nor of this week once the week ends (Monday starts the next one).
+	count(frequency.verdicts) == 0 with input as fx.patched(sends(["2026-03-16T08:00:00Z", "2026-03-16T09:00:00Z", "2026-03-16T10:00:00Z"]))
+}
+
 test_calendar_day_is_the_recipients if {
 	# 16:00 UTC on the 9th is 01:00 on the 10th in Tokyo: the same local day as now.
 	inp := fx.patched(object.union(sends(["2026-03-09T16:00:00Z"]), {"now": "2026-03-10T05:00:00Z", "target": {"contact": {"timezone": "Asia/Tokyo"}}}))
