@@ -361,10 +361,8 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		default:
 			return tx.DeleteJob(ctx, a.ID) // cancelled, expired…: nothing to send
 		}
-		for _, k := range policyinput.LockKeys(a.Org, a.Account, a.Target) {
-			if err := tx.Lock(ctx, k); err != nil {
-				return err
-			}
+		if err := tx.Lock(ctx, policyinput.LockKeys(a.Org, a.Account, a.Target)...); err != nil {
+			return err
 		}
 		rendered, err := render.Render(a.Kind, a.Content)
 		if err != nil {

@@ -157,10 +157,8 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		if opt.IdempotencyKey != "" {
 			keys = append([]string{"herald/idem/" + p.Org + "/" + opt.IdempotencyKey}, keys...)
 		}
-		for _, k := range keys {
-			if err := tx.Lock(ctx, k); err != nil {
-				return err
-			}
+		if err := tx.Lock(ctx, keys...); err != nil {
+			return err
 		}
 		if opt.IdempotencyKey != "" {
 			if prior, err := tx.ActionByIdempotencyKey(ctx, p.Org, opt.IdempotencyKey); err == nil {

@@ -42,9 +42,9 @@ type dialect struct {
 	// skipLocked is appended to the claim query's subselect: PostgreSQL lets
 	// concurrent workers skip each other's rows; SQLite serialises writers.
 	skipLocked string
-	// lockKey takes a transaction-scoped lock on an arbitrary key, or is
-	// empty when the transaction already excludes all other writers.
-	lockKey string
+	// advisoryLocks: Tx.Lock takes transaction-scoped advisory locks;
+	// false when the transaction already excludes all other writers.
+	advisoryLocks bool
 	// isUnique reports a unique-constraint violation.
 	isUnique func(error) bool
 }

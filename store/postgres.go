@@ -44,9 +44,9 @@ func openPostgres(ctx context.Context, url string) (*pgDB, error) {
 const defaultMaxConns = 32
 
 var pgDialect = dialect{
-	name:       "postgres",
-	skipLocked: "FOR UPDATE OF j SKIP LOCKED",
-	lockKey:    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+	name:          "postgres",
+	skipLocked:    "FOR UPDATE OF j SKIP LOCKED",
+	advisoryLocks: true,
 	isUnique: func(err error) bool {
 		var pgErr *pgconn.PgError
 		return errors.As(err, &pgErr) && pgErr.Code == "23505"

@@ -95,16 +95,25 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	})
 }
 
-// Lock takes a transaction-scoped exclusive lock on key (released at commit
-// or rollback). Used to make decide-and-reserve atomic per recipient and per
-// account across replicas. On SQLite the transaction already excludes every
-// other writer.
-func (t *Tx) Lock(ctx context.Context, key string) error {
-	if t.d.lockKey == "" {
+// Lock takes transaction-scoped exclusive locks on keys, in order, in one
+// round trip (released at commit or rollback). Used to make
+// decide-and-reserve atomic per recipient and per account across replicas;
+// callers always list keys in the same order so two transactions never
+// deadlock. On SQLite the transaction already excludes every other writer.
+func (t *Tx) Lock(ctx context.Context, keys ...string) error {
+	if !t.d.advisoryLocks || len(keys) == 0 {
 		return nil
 	}
-	if _, err := t.q.exec(ctx, t.d.lockKey, key); err != nil {
-		return fmt.Errorf("lock %q: %w", key, err)
+	// PostgreSQL evaluates a select list left to right: one statement takes
+	// the locks in the order given.
+	calls := make([]string, len(keys))
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		calls[i] = fmt.Sprintf("pg_advisory_xact_lock(hashtextextended($%d, 0))", i+1)
+		args[i] = k
+	}
+	if _, err := t.q.exec(ctx, "SELECT "+strings.Join(calls, ", "), args...); err != nil {
+		return fmt.Errorf("lock %q: %w", keys, err)
 	}
 	return nil
 }
