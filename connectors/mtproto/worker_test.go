@@ -41,10 +41,10 @@ func TestDeliversThroughTheWorker(t *testing.T) {
 	mem.data[acc.ID] = append([]byte(nil), loggedInSession...)
 	c := newTestConnector(t, f.config(&testCreds{}, mem))
 	w := delivery.New(s, map[string]connectors.Connector{herald.ConnectorMTProto: c}, allowAll{}, delivery.Config{ID: "w-mt"}, nil, nil)
-	send := func(target string) herald.Action {
+	sendKind := func(kind, target string, content herald.Content) herald.Action {
 		t.Helper()
-		a := herald.Action{Org: org.ID, Account: acc.ID, Kind: herald.KindSendMessage, Purpose: "support", Target: target,
-			Content: herald.Content{Text: "hello over MTProto"}, SendAt: s.Now(), SubmittedBy: "op"}
+		a := herald.Action{Org: org.ID, Account: acc.ID, Kind: kind, Purpose: "support", Target: target,
+			Content: content, SendAt: s.Now(), SubmittedBy: "op"}
 		sa := s.Now()
 		if err := s.InTx(ctx, func(tx *store.Tx) error {
 			if err := tx.InsertAction(ctx, &a, store.Transition{To: herald.StatusDecided, Actor: "policy"},
@@ -63,6 +63,25 @@ func TestDeliversThroughTheWorker(t *testing.T) {
 			t.Fatal(err)
 		}
 		return got
+	}
+	send := func(target string) herald.Action {
+		return sendKind(herald.KindSendMessage, target, herald.Content{Text: "hello over MTProto"})
+	}
+	// Every kind goes out through the worker.
+	f.reset(1200)
+	for _, k := range []struct {
+		kind, target string
+		content      herald.Content
+	}{
+		{herald.KindSendPhoto, userPeer(1200), herald.Content{PhotoURL: "https://example.org/cat.jpg", Caption: "a cat"}},
+		{herald.KindEditMessage, userPeer(1200), herald.Content{Text: "fixed", MessageID: 7}},
+		{herald.KindDeleteMessage, userPeer(1200), herald.Content{MessageID: 8}},
+		{herald.KindPinMessage, "channel:1201:33", herald.Content{MessageID: 9}},
+		{herald.KindPostToChannel, "@herald_news", herald.Content{Text: "news"}},
+	} {
+		if got := sendKind(k.kind, k.target, k.content); got.Status != herald.StatusDelivered {
+			t.Fatalf("%s ended %s (%s)", k.kind, got.Status, got.ErrorMessage)
+		}
 	}
 	f.reset(1300)
 	got := send(userPeer(1300))
