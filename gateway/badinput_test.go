@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
@@ -18,8 +17,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		op, admin, co := e.keys[herald.RoleOperator], e.keys[herald.RoleAdmin], e.keys[herald.RoleComplianceOfficer]
 		ok := e.do("POST", "/v1/contacts:import", co, []map[string]any{{"chat_id": "42", "purpose": "support", "legal_basis": "contract", "source": "t"}})
 		contact := ok.body["contacts"].([]any)[0].(string)
-		sent := e.do("POST", "/v1/actions", op, e.sendReq("-1001", "transactional", "x"))
-		action := sent.str("action", "id")
+		action := e.do("POST", "/v1/actions", op, e.sendReq("-1001", "transactional", "x")).str("action", "id")
 		valid := func(mut func(m map[string]any)) map[string]any {
 			m := e.sendReq("-1001", "transactional", "hello")
 			mut(m)
@@ -79,10 +77,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"opt-out missing", "POST", "/v1/contacts/nope/opt-out", op, nil, nil, 404, "not_found", ""},
 			{"get contact missing", "GET", "/v1/contacts/nope", op, nil, nil, 404, "not_found", ""},
 			{"ledger bad range", "GET", "/v1/ledger/entries?from=-1", e.keys[herald.RoleAuditor], nil, nil, 422, "validation_failed", "from"},
+			{"approve a scheduled action", "POST", "/v1/actions/" + action + "/approve", e.keys[herald.RoleApprover], nil, nil, 409, "illegal_transition", ""},
+			{"override a scheduled action", "POST", "/v1/actions/" + action + "/override", e.keys[herald.RoleApprover], map[string]any{"justification": "a long enough justification text"}, nil, 409, "illegal_transition", ""},
 			{"unknown route", "GET", "/v1/nothing", op, nil, nil, 404, "route_not_found", ""},
 			{"wrong method", "DELETE", "/v1/actions", op, nil, nil, 405, "method_not_allowed", ""},
 		}
-		_ = action
 		before := e.counts()
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -110,6 +109,5 @@ func TestBadInputChangesNothing(t *testing.T) {
 		if r := e.do("GET", "/v1/contacts/"+contact, op, nil); r.body["opted_out_at"] != nil || r.str("timezone") != "" {
 			t.Fatalf("contact changed: %s", r.raw)
 		}
-		_ = http.StatusOK
 	})
 }
