@@ -157,6 +157,21 @@ func Classify(err error) Class {
 	if err == nil {
 		return ClassNone
 	}
+	if c, ok := classOf(err); ok {
+		return c
+	}
+	return ClassRetryable
+}
+
+// IsClassified reports whether err already carries one of the error
+// classes (a connector passes such an error through unchanged, e.g. one a
+// token source returned).
+func IsClassified(err error) bool {
+	_, ok := classOf(err)
+	return ok
+}
+
+func classOf(err error) (Class, bool) {
 	var (
 		r *RetryableError
 		p *PermanentError
@@ -165,15 +180,15 @@ func Classify(err error) Class {
 	)
 	switch {
 	case errors.As(err, &a):
-		return ClassAccountStop
+		return ClassAccountStop, true
 	case errors.As(err, &p):
-		return ClassPermanent
+		return ClassPermanent, true
 	case errors.As(err, &u):
-		return ClassUnknown
+		return ClassUnknown, true
 	case errors.As(err, &r):
-		return ClassRetryable
+		return ClassRetryable, true
 	}
-	return ClassRetryable
+	return ClassNone, false
 }
 
 // RetryAfter returns the connector's delay hint for a retryable error, or 0.

@@ -99,7 +99,7 @@ func Classify(err error, d connectors.Delivery) error {
 	if err == nil {
 		return nil
 	}
-	if isClassified(err) {
+	if connectors.IsClassified(err) {
 		return err
 	}
 	acctScope := ratelimit.AccountScope(d.Account)
@@ -166,18 +166,6 @@ func Classify(err error, d connectors.Delivery) error {
 		return &connectors.PermanentError{Code: "forbidden", Err: err}
 	}
 	return &connectors.PermanentError{Code: "telegram_error", Err: err}
-}
-
-// isClassified reports whether err already carries a connectors class
-// (a TokenSource may return one, for example).
-func isClassified(err error) bool {
-	var (
-		r *connectors.RetryableError
-		p *connectors.PermanentError
-		a *connectors.AccountStopError
-		u *connectors.UnknownError
-	)
-	return errors.As(err, &r) || errors.As(err, &p) || errors.As(err, &a) || errors.As(err, &u)
 }
 
 func seconds(s string) time.Duration {

@@ -217,7 +217,7 @@ func validate(d connectors.Delivery) error {
 // AccountStopError for a deleted secret).
 func tokenError(d connectors.Delivery, err error) error {
 	err = fmt.Errorf("botapi: bot token for account %s: %w", d.Account.ID, err)
-	if isClassified(err) {
+	if connectors.IsClassified(err) {
 		return err
 	}
 	return &connectors.RetryableError{Err: err}

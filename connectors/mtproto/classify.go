@@ -1,7 +1,6 @@
 package mtproto
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -111,7 +110,7 @@ var permanents = map[string]permanent{
 // credentials source's AccountStopError) keep their class.
 func classify(d connectors.Delivery, method string, err error, sent outcome) error {
 	wrapped := fmt.Errorf("mtproto: action %s attempt %d: %s: %w", d.ActionID, d.Attempt, method, err)
-	if isClassified(err) {
+	if connectors.IsClassified(err) {
 		return wrapped
 	}
 	if rpc, ok := tgerr.As(err); ok {
@@ -170,7 +169,7 @@ func classifyRPC(d connectors.Delivery, method string, rpc *tgerr.Error, err err
 // delivery was sent, so anything not decided by Telegram is retryable.
 func classifyStart(d connectors.Delivery, err error) error {
 	wrapped := fmt.Errorf("mtproto: account %s: start client: %w", d.Account.ID, err)
-	if isClassified(err) {
+	if connectors.IsClassified(err) {
 		return wrapped
 	}
 	if rpc, ok := tgerr.As(err); ok {
@@ -184,13 +183,3 @@ func isSend(kind string) bool {
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
-
-func isClassified(err error) bool {
-	var (
-		r *connectors.RetryableError
-		p *connectors.PermanentError
-		a *connectors.AccountStopError
-		u *connectors.UnknownError
-	)
-	return errors.As(err, &r) || errors.As(err, &p) || errors.As(err, &a) || errors.As(err, &u)
-}
