@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,13 +17,7 @@ import (
 // runLedger runs "herald ledger ARGS…" in process.
 func runLedger(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newLedgerCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	return runInProcess(newLedgerCmd(), args...)
 }
 
 func TestLedgerCLIVerifyProveExport(t *testing.T) {

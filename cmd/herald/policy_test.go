@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -17,13 +16,7 @@ import (
 // runPolicy runs "herald policy args…" in process and returns its output.
 func runPolicy(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newPolicyCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	return runInProcess(newPolicyCmd(), args...)
 }
 
 func writeBundle(t *testing.T, files map[string]string) string {
