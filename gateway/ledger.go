@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -229,19 +230,9 @@ func (l *Ledger) inclusion(c *gin.Context) {
 	if s, ok := p["size"]; ok && s <= p["seq"] {
 		fe = append(fe, herald.FieldError{Field: "size", Message: "must be above seq"})
 	}
-	if len(fe) > 0 {
-		writeProblem(c, herald.Invalid(fe...))
-		return
-	}
-	if !l.ready(c) {
-		return
-	}
-	b, err := l.Logs.ProveInclusion(c.Request.Context(), principal(c).Org, p["seq"], p["size"])
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, b)
+	l.prove(c, fe, func(ctx context.Context, org string) (any, error) {
+		return l.Logs.ProveInclusion(ctx, org, p["seq"], p["size"])
+	})
 }
 
 // consistency answers GET /v1/ledger/proof/consistency?from=&to=: the
@@ -255,6 +246,14 @@ func (l *Ledger) consistency(c *gin.Context) {
 	if to, ok := p["to"]; ok && to < p["from"] {
 		fe = append(fe, herald.FieldError{Field: "to", Message: "must not be below from"})
 	}
+	l.prove(c, fe, func(ctx context.Context, org string) (any, error) {
+		return l.Logs.ProveConsistency(ctx, org, p["from"], p["to"])
+	})
+}
+
+// prove answers a proof request: the parameter errors, else the bundle
+// proof builds for the caller's organisation.
+func (l *Ledger) prove(c *gin.Context, fe []herald.FieldError, proof func(ctx context.Context, org string) (any, error)) {
 	if len(fe) > 0 {
 		writeProblem(c, herald.Invalid(fe...))
 		return
@@ -262,7 +261,7 @@ func (l *Ledger) consistency(c *gin.Context) {
 	if !l.ready(c) {
 		return
 	}
-	b, err := l.Logs.ProveConsistency(c.Request.Context(), principal(c).Org, p["from"], p["to"])
+	b, err := proof(c.Request.Context(), principal(c).Org)
 	if err != nil {
 		writeProblem(c, err)
 		return
