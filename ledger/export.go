@@ -342,6 +342,9 @@ func (x *ExportReader) All() iter.Seq2[Record, error] {
 }
 
 func decodeLine(b []byte, n int) (Record, error) {
+	if err := checkStrict(b); err != nil {
+		return Record{}, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
+	}
 	var l line
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Record{}, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)

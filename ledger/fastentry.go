@@ -382,7 +382,7 @@ func (p *fastParser) object(dst []byte, depth int) ([]byte, bool) {
 	for k, m := range mem {
 		if k > 0 {
 			if bytes.Equal(mem[k-1].key, m.key) {
-				return nil, false // duplicate key: encoding/json keeps the last; let the slow path do that
+				return nil, false // duplicate key: the reference path rejects it (strict.go)
 			}
 			dst = append(dst, ',')
 		}

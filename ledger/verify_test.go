@@ -450,15 +450,20 @@ func TestVerifyCancelled(t *testing.T) {
 	}
 }
 
-var benchExport []byte
+// benchExport and benchKey are built once per process: with -count N the
+// benchmark runs N times and the export must stay signed by the same key.
+var (
+	benchExport []byte
+	benchKey    testKey
+)
 
 func BenchmarkVerify(b *testing.B) {
 	const n = 200_000
-	k := newTestKey(b, "herald.example/org_demo/k1")
 	if benchExport == nil {
-		benchExport = buildLog(b, n, DefaultCheckpointEntries, func(uint64) testKey { return k }).export(b, exportOpts{})
+		benchKey = newTestKey(b, "herald.example/org_demo/k1")
+		benchExport = buildLog(b, n, DefaultCheckpointEntries, func(uint64) testKey { return benchKey }).export(b, exportOpts{})
 	}
-	vs := verifiersFor(b, k)
+	vs := verifiersFor(b, benchKey)
 	b.SetBytes(int64(len(benchExport)))
 	b.ReportAllocs()
 	b.ResetTimer()
