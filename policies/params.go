@@ -1,8 +1,12 @@
 package policies
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -80,4 +84,45 @@ func jsonKind(v any) string {
 		return "null"
 	}
 	return "a JSON value"
+}
+
+// BundleParams returns b's data.herald.params as the engine sees them: every
+// data.json mounted at its directory and deep-merged (so a bundle may keep
+// its params in data.json at the root or in herald/params/data.json). An
+// organisation's overrides MUST be validated against its active bundle's
+// params, not the default bundle's: a custom bundle may add or drop
+// parameters.
+func BundleParams(b Bundle) (map[string]any, error) {
+	root := map[string]any{}
+	for _, p := range slices.Sorted(maps.Keys(b.Files)) {
+		if path.Base(p) != "data.json" {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(b.Files[p]))
+		dec.UseNumber()
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", p, err)
+		}
+		node := root
+		if dir := path.Dir(p); dir != "." {
+			for _, seg := range strings.Split(dir, "/") {
+				child, ok := node[seg].(map[string]any)
+				if !ok {
+					child = map[string]any{}
+					node[seg] = child
+				}
+				node = child
+			}
+		}
+		if err := mergeData(node, doc); err != nil {
+			return nil, fmt.Errorf("bundle %s: %w", p, err)
+		}
+	}
+	h, _ := root["herald"].(map[string]any)
+	params, _ := h["params"].(map[string]any)
+	if params == nil {
+		params = map[string]any{}
+	}
+	return params, nil
 }
