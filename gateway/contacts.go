@@ -308,8 +308,9 @@ func (s *Server) optOutContact(c *gin.Context) {
 // eraseContact answers DELETE /v1/contacts/{id}: erasure of a person. Their
 // ledger payloads and pseudonym mapping go; the chain, its Merkle tree and
 // every checkpoint still verify (the export marks the payloads purged).
-// Queued sends to them are dropped; past actions keep their audit facts
-// without content or chat id.
+// Their sends still waiting are cancelled (event detail contact_erased);
+// every action addressed to them, by contact id or by chat id, keeps its
+// audit facts without content, target or receipt chat id (store.ErasePerson).
 func (s *Server) eraseContact(c *gin.Context) {
 	if !s.authorize(c, "contacts", "erase") {
 		return
@@ -317,20 +318,16 @@ func (s *Server) eraseContact(c *gin.Context) {
 	ctx := c.Request.Context()
 	p := principal(c)
 	id := c.Param("id")
-	var n int
+	var rep store.ErasureReport
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.GetContact(ctx, p.Org, id); err != nil {
-			return err
-		}
 		var err error
-		if n, err = tx.EraseContact(ctx, p.Org, id); err != nil {
-			return err
-		}
-		return tx.DeleteContact(ctx, p.Org, id)
+		rep, err = tx.ErasePerson(ctx, p.Org, id)
+		return err
 	})
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"erased": id, "payloads_deleted": n})
+	writeJSON(c, http.StatusOK, gin.H{"erased": id, "payloads_deleted": rep.PayloadsDeleted,
+		"actions_scrubbed": rep.ActionsScrubbed, "actions_cancelled": rep.ActionsCancelled})
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/heraldhq/herald/store"
@@ -33,7 +34,8 @@ func URL(t testing.TB, b Backend) string {
 func Open(t testing.TB, b Backend) *store.Store {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, URL(t, b))
+	u := URL(t, b)
+	s, err := store.Open(ctx, u)
 	if err != nil {
 		t.Fatalf("open %s store: %v", b, err)
 	}
@@ -41,7 +43,22 @@ func Open(t testing.TB, b Backend) *store.Store {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatalf("migrate %s store: %v", b, err)
 	}
+	urls.Store(s, u)
 	return s
+}
+
+// urls remembers the database URL of every store Open returned.
+var urls sync.Map
+
+// DatabaseURL returns the URL of a store opened by Open, for tests that
+// inspect the database with outside tools (pg_dump, a raw connection).
+func DatabaseURL(t testing.TB, s *store.Store) string {
+	t.Helper()
+	u, ok := urls.Load(s)
+	if !ok {
+		t.Fatal("storetest.DatabaseURL: store was not opened by storetest.Open")
+	}
+	return u.(string)
 }
 
 // Each runs fn as a subtest on every backend.
