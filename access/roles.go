@@ -44,11 +44,15 @@ const (
 	ResRoles     = "roles"
 	ResApprovals = "approvals"
 	ResSettings  = "settings"
+	// ResRetention is the organisation's retention configuration
+	// (GET/PUT /v1/retention): admins and compliance officers set it,
+	// auditors read it.
+	ResRetention = "retention"
 )
 
 // Resources lists every resource type, in the order the role matrix table shows them.
 var Resources = []string{ResAccounts, ResActions, ResPolicies, ResLedger, ResContacts, ResReports,
-	ResKeys, ResRoles, ResApprovals, ResSettings}
+	ResKeys, ResRoles, ResApprovals, ResSettings, ResRetention}
 
 // Permission is a resource pattern and a verb ("*" = any verb).
 type Permission struct{ Resource, Verb string }
@@ -60,10 +64,12 @@ var roleMatrix = map[string][]permission{
 	herald.RoleAdmin: {
 		{ResAccounts, VerbAny}, {ResKeys, VerbAny}, {ResRoles, VerbAny}, {ResSettings, VerbAny},
 		{ResActions, VerbRead}, {ResActions, VerbCancel}, {ResContacts, VerbRead}, {ResLedger, VerbRead},
+		{ResRetention, VerbAny},
 	},
 	herald.RoleComplianceOfficer: {
 		{ResPolicies, VerbAny}, {ResContacts, VerbAny}, {ResActions, VerbRead}, {ResActions, VerbCancel},
 		{ResAccounts, VerbRead}, {ResLedger, VerbRead}, {ResLedger, VerbExport}, {ResReports, VerbAny}, {ResApprovals, VerbAny},
+		{ResRetention, VerbAny},
 	},
 	herald.RoleOperator: {
 		{ResAccounts, VerbRead}, {ResAccounts, VerbSubmit}, {ResActions, VerbRead}, {ResActions, VerbSubmit},
@@ -74,7 +80,7 @@ var roleMatrix = map[string][]permission{
 	},
 	herald.RoleAuditor: {
 		{ResActions, VerbRead}, {ResAccounts, VerbRead}, {ResContacts, VerbRead}, {ResLedger, VerbRead},
-		{ResLedger, VerbExport}, {ResReports, VerbRead}, {ResPolicies, VerbRead},
+		{ResLedger, VerbExport}, {ResReports, VerbRead}, {ResPolicies, VerbRead}, {ResRetention, VerbRead},
 	},
 }
 

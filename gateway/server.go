@@ -132,6 +132,7 @@ func (s *Server) engine() *gin.Engine {
 	s.roleRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
+	s.retentionRoutes(v1)
 	return r
 }
 

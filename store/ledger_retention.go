@@ -194,27 +194,32 @@ func (l *LedgerLogs) PruneLedger(ctx context.Context, org string, before time.Ti
 	return a, nil
 }
 
-// RetentionJob applies retention to every org on a schedule: payloads
-// older than Payloads are purged; when Entries > 0, entries older than it
-// are pruned behind a signed checkpoint (Logs required). Zero values use
-// DefaultPayloadRetention and DefaultRetentionInterval; entry pruning is
-// opt-in (set Entries to DefaultEntryRetention).
+// RetentionJob applies each organisation's retention configuration
+// (Store.Retention; the defaults when it set none) on a schedule. Per
+// organisation and run it purges ledger payloads and the content of finished
+// actions older than payloads_days (and the content of delivered actions at
+// once when drop_content_after_delivery is set), drops receipts older than
+// receipts_days, deletes decision inputs older than decision_inputs_days,
+// prunes ledger entries older than ledger_entries_days behind the latest
+// signed checkpoint before the cut-off (Logs required), and records a
+// retention.ran entry with the counts: every run that removed something,
+// and at least once a day otherwise, so the ledger shows that retention runs.
 type RetentionJob struct {
-	Store    *Store
+	Store *Store
+	// Logs prunes entries behind signed anchors; without it entries are
+	// kept (and the job logs so once per run).
 	Logs     *LedgerLogs
-	Payloads time.Duration
-	Entries  time.Duration
-	// Decisions bounds how long stored decision inputs (for replay and
-	// impact preview) are kept; DefaultDecisionRetention when zero.
-	Decisions time.Duration
-	Interval  time.Duration
-	Log       *slog.Logger
+	Interval time.Duration
+	Log      *slog.Logger
 }
 
 // DefaultDecisionRetention keeps decision inputs for a quarter: enough to
 // replay any decision an auditor asks about soon after, and to preview a
 // policy change against recent traffic; they hold consent facts, so not longer.
 const DefaultDecisionRetention = 90 * 24 * time.Hour
+
+// retentionHeartbeat is how often a run that removed nothing is recorded.
+const retentionHeartbeat = 24 * time.Hour
 
 // Run applies retention until ctx is cancelled.
 func (j *RetentionJob) Run(ctx context.Context) error {
@@ -236,34 +241,166 @@ func (j *RetentionJob) Run(ctx context.Context) error {
 	}
 }
 
+// RetentionCounts is what one run removed for one organisation.
+type RetentionCounts struct {
+	Payloads       int64 `json:"payloads"`        // ledger payloads purged (age or drop-after-delivery)
+	Contents       int64 `json:"contents"`        // action contents (previews) removed
+	Receipts       int64 `json:"receipts"`        // action receipts removed
+	DecisionInputs int64 `json:"decision_inputs"` // stored decision inputs deleted
+	// PrunedBefore is the new anchor size when entries were pruned (0: none).
+	PrunedBefore uint64 `json:"pruned_before"`
+}
+
+func (c RetentionCounts) any() bool {
+	return c.Payloads+c.Contents+c.Receipts+c.DecisionInputs > 0 || c.PrunedBefore > 0
+}
+
 // RunOnce applies retention to every org once.
 func (j *RetentionJob) RunOnce(ctx context.Context) error {
-	keep := j.Payloads
-	if keep <= 0 {
-		keep = DefaultPayloadRetention
-	}
 	orgs, err := j.Store.OrgIDs(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	now := j.Store.Now()
 	for _, org := range orgs {
-		if _, err := j.Store.PurgeLedgerPayloads(ctx, org, now.Add(-keep)); err != nil {
+		if _, err := j.RunOrg(ctx, org); err != nil {
 			errs = append(errs, err)
 		}
-		if j.Entries > 0 && j.Logs != nil {
-			if _, err := j.Logs.PruneLedger(ctx, org, now.Add(-j.Entries)); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	decisions := j.Decisions
-	if decisions <= 0 {
-		decisions = DefaultDecisionRetention
-	}
-	if _, err := j.Store.PruneDecisionRecords(ctx, now.Add(-decisions)); err != nil {
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// days converts a configured number of days to a duration.
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+// RunOrg applies org's retention configuration once and returns what it
+// removed.
+func (j *RetentionJob) RunOrg(ctx context.Context, org string) (RetentionCounts, error) {
+	var c RetentionCounts
+	cfg, err := j.Store.Retention(ctx, org)
+	if err != nil {
+		return c, err
+	}
+	now := j.Store.Now()
+	n, err := j.Store.PurgeLedgerPayloads(ctx, org, now.Add(-days(cfg.PayloadsDays)))
+	if err != nil {
+		return c, err
+	}
+	c.Payloads += int64(n)
+	err = j.Store.InTx(ctx, func(tx *Tx) error {
+		var err error
+		if c.Contents, c.Receipts, c.DecisionInputs, err = tx.applyRowRetention(ctx, org, cfg.RetentionConfig, now); err != nil {
+			return err
+		}
+		if !cfg.DropContentAfterDelivery {
+			return nil
+		}
+		n, err := tx.purgeDeliveredPayloads(ctx, org)
+		c.Payloads += n
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("retention of org %q: %w", org, err)
+	}
+	if j.Logs != nil {
+		a, err := j.Logs.PruneLedger(ctx, org, now.Add(-days(cfg.LedgerEntriesDays)))
+		if err != nil {
+			return c, err
+		}
+		if a != nil {
+			c.PrunedBefore = a.Size
+		}
+	} else if j.Log != nil {
+		j.Log.Warn("ledger retention: no ledger logs configured, entries are not pruned")
+	}
+	return c, j.record(ctx, org, cfg.RetentionConfig, c, now)
+}
+
+// terminalStatuses are the statuses after which an action's content and
+// receipt serve only the audit trail.
+var terminalStatuses = []herald.Status{herald.StatusDelivered, herald.StatusFailed, herald.StatusDenied,
+	herald.StatusCancelled, herald.StatusExpired}
+
+// applyRowRetention trims org's action contents, receipts and decision
+// inputs by cfg.
+func (t *Tx) applyRowRetention(ctx context.Context, org string, cfg RetentionConfig, now time.Time) (contents, receipts, decisions int64, err error) {
+	args := []any{org, nil}
+	marks := make([]string, len(terminalStatuses))
+	for i, st := range terminalStatuses {
+		args = append(args, string(st))
+		marks[i] = fmt.Sprintf("$%d", i+3)
+	}
+	finished := `org_id = $1 AND updated_at < $2 AND status IN (` + strings.Join(marks, ", ") + `)`
+	args[1] = now.Add(-days(cfg.PayloadsDays))
+	if contents, err = t.q.exec(ctx, `UPDATE actions SET content = '{}' WHERE `+finished+` AND content <> '{}'`, args...); err != nil {
+		return 0, 0, 0, fmt.Errorf("action contents: %w", err)
+	}
+	if cfg.DropContentAfterDelivery {
+		n, err := t.q.exec(ctx, `UPDATE actions SET content = '{}' WHERE org_id = $1 AND status = $2 AND content <> '{}'`,
+			org, string(herald.StatusDelivered))
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("delivered contents: %w", err)
+		}
+		contents += n
+	}
+	args[1] = now.Add(-days(cfg.ReceiptsDays))
+	if receipts, err = t.q.exec(ctx, `UPDATE actions SET receipt = NULL WHERE `+finished+` AND receipt IS NOT NULL`, args...); err != nil {
+		return 0, 0, 0, fmt.Errorf("receipts: %w", err)
+	}
+	if decisions, err = t.q.exec(ctx, `DELETE FROM decision_records WHERE org_id = $1 AND at < $2`,
+		org, now.Add(-days(cfg.DecisionInputsDays))); err != nil {
+		return 0, 0, 0, fmt.Errorf("decision inputs: %w", err)
+	}
+	return contents, receipts, decisions, nil
+}
+
+// purgeDeliveredPayloads deletes (and tombstones) the ledger payloads of
+// entries about org's delivered actions: with drop_content_after_delivery,
+// a message's text does not outlive its delivery anywhere.
+func (t *Tx) purgeDeliveredPayloads(ctx context.Context, org string) (int64, error) {
+	sub := `SELECT p.hash FROM ledger_payloads p
+		JOIN ledger_entries e ON e.org_id = p.org_id AND e.payload_hash = p.hash
+		JOIN actions a ON a.org_id = e.org_id AND a.id = ` + t.jsonRef("e.refs", "action") + `
+		WHERE p.org_id = $1 AND a.status = $2`
+	if _, err := t.q.exec(ctx, `INSERT INTO ledger_payload_tombstones (org_id, hash, reason, purged_at)
+		SELECT org_id, hash, CAST($3 AS text), CAST($4 AS timestamptz) FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)
+		ON CONFLICT (org_id, hash) DO NOTHING`, org, string(herald.StatusDelivered), PurgeRetention, t.now()); err != nil {
+		return 0, fmt.Errorf("delivered payloads: %w", err)
+	}
+	n, err := t.q.exec(ctx, `DELETE FROM ledger_payloads WHERE org_id = $1 AND hash IN (`+sub+`)`, org, string(herald.StatusDelivered))
+	if err != nil {
+		return 0, fmt.Errorf("delivered payloads: %w", err)
+	}
+	return n, nil
+}
+
+// record appends retention.ran with the counts and the configuration
+// applied, when the run removed something or the last record is older
+// than retentionHeartbeat.
+func (j *RetentionJob) record(ctx context.Context, org string, cfg RetentionConfig, c RetentionCounts, now time.Time) error {
+	return j.Store.InTx(ctx, func(tx *Tx) error {
+		var last time.Time
+		err := tx.q.queryRow(ctx, `SELECT recorded_at FROM retention_runs WHERE org_id = $1`, org).Scan(&last)
+		switch {
+		case errors.Is(err, errNoRows):
+		case err != nil:
+			return fmt.Errorf("retention of org %q: last run: %w", org, err)
+		case !c.any() && now.Sub(last) < retentionHeartbeat:
+			return nil
+		}
+		attrs := map[string]any{"payloads": c.Payloads, "contents": c.Contents, "receipts": c.Receipts,
+			"decision_inputs": c.DecisionInputs, "pruned_before": c.PrunedBefore,
+			"drop_content_after_delivery": cfg.DropContentAfterDelivery}
+		for k, v := range cfg.days() {
+			attrs[k] = v
+		}
+		if _, err := tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindRetentionRan, Actor: ledger.GenesisActor, Attrs: attrs}); err != nil {
+			return err
+		}
+		if _, err := tx.q.exec(ctx, `INSERT INTO retention_runs (org_id, recorded_at) VALUES ($1, $2)
+			ON CONFLICT (org_id) DO UPDATE SET recorded_at = excluded.recorded_at`, org, now); err != nil {
+			return fmt.Errorf("retention of org %q: record run: %w", org, err)
+		}
+		return nil
+	})
 }
