@@ -40,7 +40,7 @@ type RetentionConfig struct {
 
 // RetentionLimit is the documented range of one setting.
 type RetentionLimit struct {
-	Field            string
+	Field             string
 	Min, Max, Default int
 }
 
