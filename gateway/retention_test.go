@@ -57,7 +57,11 @@ func TestRetentionAPI(t *testing.T) {
 			{"negative receipts", retentionBody(365, 30, 7, -1, false), 422, "validation_failed", "receipts_days"},
 			{"missing field", map[string]any{"ledger_entries_days": 365}, 422, "validation_failed", "payloads_days"},
 			{"unknown field", func() map[string]any { m := retentionBody(365, 30, 7, 30, false); m["logs_days"] = 9; return m }(), 400, "", ""},
-			{"wrong type", func() map[string]any { m := retentionBody(365, 30, 7, 30, false); m["payloads_days"] = "thirty"; return m }(), 400, "", ""},
+			{"wrong type", func() map[string]any {
+				m := retentionBody(365, 30, 7, 30, false)
+				m["payloads_days"] = "thirty"
+				return m
+			}(), 400, "", ""},
 			{"invalid UTF-8", []byte("{\"ledger_entries_days\": \"\xff\xfe\"}"), 400, "", ""},
 			{"NUL byte", []byte("{\"ledger_entries_days\": 365\x00}"), 400, "", ""},
 		} {
