@@ -13,7 +13,8 @@ import (
 	"github.com/heraldhq/herald/ledger"
 )
 
-// Retention defaults (per organisation settings may override them later).
+// Retention defaults: what an organisation without its own retention
+// configuration gets (RetentionConfig, retention_config.go).
 const (
 	// DefaultPayloadRetention is how long ledger payloads (message previews,
 	// contact fields) are kept: 30 days is enough to investigate a complaint
