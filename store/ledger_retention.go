@@ -377,17 +377,29 @@ func (t *Tx) purgeDeliveredPayloads(ctx context.Context, org string) (int64, err
 
 // record appends retention.ran with the counts and the configuration
 // applied, when the run removed something or the last record is older
-// than retentionHeartbeat.
+// than retentionHeartbeat. Replicas run the job concurrently: the idle
+// heartbeat is claimed by a conditional write on retention_runs, so one
+// replica records it, not each.
 func (j *RetentionJob) record(ctx context.Context, org string, cfg RetentionConfig, c RetentionCounts, now time.Time) error {
 	return j.Store.InTx(ctx, func(tx *Tx) error {
-		var last time.Time
-		err := tx.q.queryRow(ctx, `SELECT recorded_at FROM retention_runs WHERE org_id = $1`, org).Scan(&last)
-		switch {
-		case errors.Is(err, errNoRows):
-		case err != nil:
-			return fmt.Errorf("retention of org %q: last run: %w", org, err)
-		case !c.any() && now.Sub(last) < retentionHeartbeat:
-			return nil
+		if c.any() {
+			if _, err := tx.q.exec(ctx, `INSERT INTO retention_runs (org_id, recorded_at) VALUES ($1, $2)
+				ON CONFLICT (org_id) DO UPDATE SET recorded_at = excluded.recorded_at`, org, now); err != nil {
+				return fmt.Errorf("retention of org %q: record run: %w", org, err)
+			}
+		} else {
+			n, err := tx.q.exec(ctx, `UPDATE retention_runs SET recorded_at = $2 WHERE org_id = $1 AND recorded_at <= $3`,
+				org, now, now.Add(-retentionHeartbeat))
+			if err == nil && n == 0 {
+				n, err = tx.q.exec(ctx, `INSERT INTO retention_runs (org_id, recorded_at) VALUES ($1, $2)
+					ON CONFLICT (org_id) DO NOTHING`, org, now)
+			}
+			if err != nil {
+				return fmt.Errorf("retention of org %q: record run: %w", org, err)
+			}
+			if n == 0 {
+				return nil // recorded within the last day, by this or another replica
+			}
 		}
 		attrs := map[string]any{"payloads": c.Payloads, "contents": c.Contents, "receipts": c.Receipts,
 			"decision_inputs": c.DecisionInputs, "pruned_before": c.PrunedBefore,
@@ -395,13 +407,7 @@ func (j *RetentionJob) record(ctx context.Context, org string, cfg RetentionConf
 		for k, v := range cfg.days() {
 			attrs[k] = v
 		}
-		if _, err := tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindRetentionRan, Actor: ledger.GenesisActor, Attrs: attrs}); err != nil {
-			return err
-		}
-		if _, err := tx.q.exec(ctx, `INSERT INTO retention_runs (org_id, recorded_at) VALUES ($1, $2)
-			ON CONFLICT (org_id) DO UPDATE SET recorded_at = excluded.recorded_at`, org, now); err != nil {
-			return fmt.Errorf("retention of org %q: record run: %w", org, err)
-		}
-		return nil
+		_, err := tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindRetentionRan, Actor: ledger.GenesisActor, Attrs: attrs})
+		return err
 	})
 }
