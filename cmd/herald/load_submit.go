@@ -73,8 +73,9 @@ type submitLoadReport struct {
 	outcomes      map[string]int // decision outcome (and first reason) → count
 	elapsed       time.Duration
 	p50, p95, p99 time.Duration
-	peakRSS       int64  // bytes; 0 when unknown
-	rssOf         string // whose peak RSS it is
+	peakRSS       int64         // bytes; 0 when unknown
+	cpu           time.Duration // CPU time (user + system) of the measured process during the run; 0 when unknown
+	rssOf         string        // whose peak RSS and CPU they are
 }
 
 func (r submitLoadReport) rate() float64 {
@@ -99,6 +100,11 @@ func (r submitLoadReport) print(w io.Writer) {
 	fmt.Fprintf(w, "latency: p50 %s, p95 %s, p99 %s\n", roundLatency(r.p50), roundLatency(r.p95), roundLatency(r.p99))
 	fmt.Fprintf(w, "outcomes: %s\n", formatCounts(r.outcomes))
 	fmt.Fprintf(w, "errors: %d %s\n", r.errorCount(), formatCounts(r.errors))
+	if r.cpu > 0 && r.committed > 0 {
+		per := r.cpu / time.Duration(r.committed)
+		fmt.Fprintf(w, "CPU: %s per committed submit (%s), i.e. %.0f submits/s per fully used core\n",
+			roundLatency(per), r.rssOf, float64(time.Second)/float64(per))
+	}
 	if r.peakRSS > 0 {
 		fmt.Fprintf(w, "peak RSS: %.1f MiB (%s)\n", float64(r.peakRSS)/(1<<20), r.rssOf)
 	} else {
@@ -170,7 +176,7 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 	} else if o.serverPID > 0 {
 		rep.rssOf = fmt.Sprintf("server process %d", o.serverPID)
 	} else {
-		rep.rssOf = "remote server; pass --server-pid to read its peak RSS"
+		rep.rssOf = "remote server; pass --server-pid to measure its peak RSS and CPU"
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients + 4}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
@@ -185,6 +191,11 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 		errors    map[string]int
 	}
 	results := make([]clientResult, o.clients)
+	pid := os.Getpid()
+	if o.url != "" {
+		pid = o.serverPID
+	}
+	cpu0, cpuErr := processCPU(pid)
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
 	defer cancel()
 	start := time.Now()
@@ -214,6 +225,9 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 	}
 	wg.Wait()
 	rep.elapsed = time.Since(start)
+	if cpu1, err := processCPU(pid); err == nil && cpuErr == nil {
+		rep.cpu = cpu1 - cpu0
+	}
 	var lat []time.Duration
 	for _, r := range results {
 		lat = append(lat, r.latencies...)
@@ -227,10 +241,6 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 	}
 	rep.attempts = rep.committed + rep.errorCount()
 	rep.p50, rep.p95, rep.p99 = percentile(lat, .50), percentile(lat, .95), percentile(lat, .99)
-	pid := os.Getpid()
-	if o.url != "" {
-		pid = o.serverPID
-	}
 	if pid > 0 {
 		rep.peakRSS, _ = peakRSS(pid)
 	}
@@ -266,6 +276,40 @@ func peakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("process %d reports no VmHWM", pid)
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of the CPU times in
+// /proc/PID/stat: 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// processCPU reads the user + system CPU time a process has used so far.
+// Dividing a run's CPU by its committed submits gives the cost of one
+// submit, which, unlike wall-clock throughput, hardly depends on what else
+// the machine is running.
+func processCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no process to measure")
+	}
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
+	}
+	// The command name (field 2) may hold spaces; fields after its closing
+	// parenthesis are space-separated: state is field 3, utime 14, stime 15.
+	end := bytes.LastIndexByte(raw, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(raw[end+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 // startInProcessGateway wires a gateway the way "herald serve --worker=false"

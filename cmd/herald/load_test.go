@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,8 +58,8 @@ func TestSubmitLoadCountsAddUp(t *testing.T) {
 		if !(0 < rep.p50 && rep.p50 <= rep.p95 && rep.p95 <= rep.p99) {
 			t.Fatalf("percentiles out of order: p50 %s p95 %s p99 %s", rep.p50, rep.p95, rep.p99)
 		}
-		if rep.peakRSS <= 0 {
-			t.Fatalf("peak RSS not measured: %s", rep.rssOf)
+		if rep.peakRSS <= 0 || rep.cpu <= 0 {
+			t.Fatalf("peak RSS %d or CPU %s not measured: %s", rep.peakRSS, rep.cpu, rep.rssOf)
 		}
 		if rep.rate() <= 0 || rep.elapsed < o.duration {
 			t.Fatalf("rate %.1f over %s (duration %s)", rep.rate(), rep.elapsed, o.duration)
@@ -76,7 +78,7 @@ func TestSubmitLoadCountsAddUp(t *testing.T) {
 		}
 		var out strings.Builder
 		rep.print(&out)
-		for _, want := range []string{fmt.Sprintf("committed %d in", rep.committed), "latency: p50 ", "outcomes: ", "errors: 0 none", "peak RSS: "} {
+		for _, want := range []string{fmt.Sprintf("committed %d in", rep.committed), "latency: p50 ", "outcomes: ", "errors: 0 none", "peak RSS: ", "per committed submit"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("report lacks %q:\n%s", want, out.String())
 			}
@@ -136,8 +138,10 @@ func TestSubmitLoadAgainstRunningServer(t *testing.T) {
 	if committed == 0 || !strings.Contains(out, "errors: 0 none") {
 		t.Fatalf("load against the server:\n%s", out)
 	}
-	if !regexp.MustCompile(fmt.Sprintf(`peak RSS: [0-9.]+ MiB \(server process %d\)`, p.cmd.Process.Pid)).MatchString(out) {
-		t.Fatalf("peak RSS is not the server's:\n%s", out)
+	for _, re := range []string{`peak RSS: [0-9.]+ MiB \(server process %d\)`, `CPU: [0-9.]+[µm]?s per committed submit \(server process %d\)`} {
+		if !regexp.MustCompile(fmt.Sprintf(re, p.cmd.Process.Pid)).MatchString(out) {
+			t.Fatalf("peak RSS or CPU is not the server's:\n%s", out)
+		}
 	}
 	// The server's record: every committed submit is one action.
 	listed, cursor := 0, ""
@@ -191,5 +195,38 @@ func TestInterleaveAlternates(t *testing.T) {
 	fail := fmt.Errorf("boom")
 	if _, _, err := interleave(3, a, func() error { return fail }); err != fail {
 		t.Fatalf("error not returned: %v", err)
+	}
+}
+
+// TestProcessCPU: the reading from /proc follows the kernel's own account
+// of this process's CPU (getrusage) while the process burns 200 ms of it,
+// and an absent process is an error, not a zero.
+func TestProcessCPU(t *testing.T) {
+	rusage := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0 := rusage()
+	x := 0
+	for rusage()-r0 < 200*time.Millisecond {
+		x++
+	}
+	burnt := rusage() - r0
+	after, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < burnt-50*time.Millisecond || d > burnt+50*time.Millisecond {
+		t.Fatalf("/proc says %s of CPU, getrusage %s (%d loops)", d, burnt, x)
+	}
+	if _, err := processCPU(0); err == nil {
+		t.Fatal("pid 0 measured")
 	}
 }
