@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,6 +328,10 @@ func startInProcessGateway(ctx context.Context, o submitLoadOptions) (apiURL str
 			stop()
 		}
 	}()
+	// Measure what "herald serve" would do: it raises the GC target.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	dbURL := o.databaseURL
 	if dbURL == "" {
 		tmp, err := os.MkdirTemp("", "herald-load-")
