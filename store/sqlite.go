@@ -25,6 +25,65 @@ import (
 type sqliteDB struct {
 	db      *sql.DB
 	writeMu sync.Mutex
+	stmts   stmtCache
+}
+
+// maxCachedStatements bounds the statement cache. Herald's queries are a
+// few dozen fixed texts plus a few filter combinations; the bound only
+// guards against a caller building SQL with variable-length lists, whose
+// texts are then prepared per call as before.
+const maxCachedStatements = 256
+
+// stmtCache keeps one prepared statement per SQL text. SQLite parses and
+// plans a statement on every prepare, and modernc's connection-level Exec
+// and Query prepare and finalize each call; a cached *sql.Stmt is prepared
+// once per pooled connection (database/sql keeps the per-connection
+// handles) and transactions borrow it with Tx.StmtContext. Multi-statement
+// scripts (migrations) are never cached: a statement holds one command.
+type stmtCache struct {
+	mu sync.RWMutex
+	m  map[string]*sql.Stmt
+}
+
+// get returns the cached statement for q, preparing it on first use, or
+// nil when q should not be cached (the caller then runs q directly).
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
+	c.mu.RLock()
+	st, ok := c.m[q]
+	c.mu.RUnlock()
+	if ok {
+		return st
+	}
+	if strings.Count(strings.TrimRight(strings.TrimSpace(q), ";"), ";") > 0 {
+		return nil // a script
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st
+	}
+	if len(c.m) >= maxCachedStatements {
+		return nil
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		// Not cached: running it directly reports the same error in context.
+		return nil
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		_ = st.Close()
+	}
+	c.m = nil
 }
 
 func openSQLite(ctx context.Context, path string) (*sqliteDB, error) {
@@ -61,12 +120,15 @@ var sqliteDialect = dialect{
 
 func (d *sqliteDB) dialect() dialect               { return sqliteDialect }
 func (d *sqliteDB) ping(ctx context.Context) error { return d.db.PingContext(ctx) }
-func (d *sqliteDB) close()                         { d.db.Close() }
+func (d *sqliteDB) close()                         { d.stmts.close(); d.db.Close() }
 
 func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	if isWrite(q) {
 		d.writeMu.Lock()
 		defer d.writeMu.Unlock()
+	}
+	if st := d.stmts.get(ctx, d.db, q); st != nil {
+		return sqlExec(ctx, stmtConn{st}, q, args...)
 	}
 	return sqlExec(ctx, d.db, q, args...)
 }
@@ -74,6 +136,9 @@ func (d *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, erro
 	if isWrite(q) {
 		d.writeMu.Lock()
 		defer d.writeMu.Unlock()
+	}
+	if st := d.stmts.get(ctx, d.db, q); st != nil {
+		return sqlQuery(ctx, stmtConn{st}, q, args...)
 	}
 	return sqlQuery(ctx, d.db, q, args...)
 }
@@ -89,7 +154,7 @@ func (d *sqliteDB) inTx(ctx context.Context, fn func(q querier) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(sqliteTx{tx}); err != nil {
+	if err := fn(sqliteTx{tx: tx, db: d}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -134,12 +199,42 @@ func sqlQuery(ctx context.Context, c sqlConn, q string, args ...any) (rows, erro
 	return &sqlRows{r}, nil
 }
 
-type sqliteTx struct{ tx *sql.Tx }
+// stmtConn runs a prepared statement through the sqlConn interface; the
+// query text is the statement's own.
+type stmtConn struct{ st *sql.Stmt }
+
+func (c stmtConn) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return c.st.ExecContext(ctx, args...)
+}
+func (c stmtConn) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return c.st.QueryContext(ctx, args...)
+}
+
+type sqliteTx struct {
+	tx *sql.Tx
+	db *sqliteDB
+}
+
+// stmt borrows the cached statement for q on the transaction's connection;
+// the borrowed handle is closed when the transaction ends (closing it never
+// finalizes the connection's cached statement).
+func (t sqliteTx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st := t.db.stmts.get(ctx, t.db.db, q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
 
 func (t sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return sqlExec(ctx, stmtConn{st}, q, args...)
+	}
 	return sqlExec(ctx, t.tx, q, args...)
 }
 func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return sqlQuery(ctx, stmtConn{st}, q, args...)
+	}
 	return sqlQuery(ctx, t.tx, q, args...)
 }
 func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {

@@ -48,18 +48,46 @@ type loadOptions struct {
 }
 
 func newLoadCmd() *cobra.Command {
-	var o loadOptions
+	var (
+		o          loadOptions
+		so         submitLoadOptions
+		submitOnly bool
+	)
 	cmd := &cobra.Command{
 		Use:   "load",
-		Short: "Measure delivery against the limit-enforcing fake Telegram (loopback only)",
-		Long: `Start a fake Telegram Bot API, a Herald gateway and delivery workers in this process, submit
-messages over HTTP at a fixed rate per bot for a while, and report delivered throughput per bot,
-429s received, final failures and submit-to-delivered latency.
+		Short: "Measure delivery, or submits alone, under load (loopback only by default)",
+		Long: `Delivery mode (the default): start a fake Telegram Bot API, a Herald gateway and delivery
+workers in this process, submit messages over HTTP at a fixed rate per bot for a while, and report
+delivered throughput per bot, 429s received, final failures and submit-to-delivered latency. By
+default decisions use an allow-all policy, so the run measures delivery; --policy default uses the
+built-in bundle (whose per-bot cap of 25 msg/s defers the rest).
 
-All traffic stays on 127.0.0.1. By default decisions use an allow-all policy, so the run measures
-delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg/s defers the rest).`,
+Submit-only mode (--submit-only): N closed-loop clients submit transactional messages to distinct
+consenting contacts for --duration, with no delivery worker, and the run reports committed
+submits/s, latency p50/p95/p99, the decision outcome mix, errors and peak RSS. It runs against a
+server started with "herald serve --worker=false" (--url, --key; --server-pid to read the server's
+peak RSS), or in this process on a fresh SQLite database or the EMPTY PostgreSQL database named by
+--database-url, with the built-in bundle (--policy default) or none (--policy allow). Accounts and
+contacts are created through the API first. --cpuprofile profiles this process (in-process runs
+profile the server).
+
+  herald dev load --submit-only --clients 32 --duration 20s
+  herald dev load --submit-only --clients 32 --url http://127.0.0.1:8080 --key hk_operator… \
+      --admin-key hk_admin… --officer-key hk_officer… --server-pid 1234`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if submitOnly {
+				so.duration, so.databaseURL = o.duration, o.databaseURL
+				so.policy = o.policy
+				if so.policy == "" {
+					so.policy = "default"
+				}
+				if err := so.validate(); err != nil {
+					return err
+				}
+			} else if o.policy == "" {
+				o.policy = "allow"
+			}
 			if o.cpuProfile != "" {
 				f, err := os.Create(o.cpuProfile)
 				if err != nil {
@@ -70,6 +98,14 @@ delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg
 					return err
 				}
 				defer pprof.StopCPUProfile()
+			}
+			if submitOnly {
+				rep, err := runSubmitLoad(cmd.Context(), so)
+				if err != nil {
+					return err
+				}
+				rep.print(cmd.OutOrStdout())
+				return nil
 			}
 			rep, err := runLoad(cmd.Context(), o)
 			if err != nil {
@@ -88,7 +124,17 @@ delivery; --policy default uses the built-in bundle (whose per-bot cap of 25 msg
 	f.IntVar(&o.workers, "workers", 2, "delivery workers (each with its own account leases)")
 	f.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an EMPTY database (default: SQLite in a temporary directory)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
-	f.StringVar(&o.policy, "policy", "allow", `"allow" (measure delivery) or "default" (the built-in bundle)`)
+	f.StringVar(&o.policy, "policy", "", `"allow" (allow everything; the delivery mode's default) or "default" (the built-in bundle; the submit-only mode's default)`)
+	f.BoolVar(&submitOnly, "submit-only", false, "measure submits alone: closed-loop clients, no delivery worker")
+	f.IntVar(&so.clients, "clients", 8, "submit-only: concurrent clients, each waiting for its answer before the next submit")
+	f.StringVar(&so.url, "url", "", "submit-only: base URL of a running herald serve (default: a gateway in this process)")
+	f.StringVar(&so.keys.submit, "key", "", "submit-only: an operator's API key for --url (submits)")
+	f.StringVar(&so.keys.admin, "admin-key", "", "submit-only: an admin's API key for --url (creates the load accounts; default --key)")
+	f.StringVar(&so.keys.officer, "officer-key", "", "submit-only: a compliance officer's API key for --url (imports the load contacts; default --key)")
+	f.IntVar(&so.serverPID, "server-pid", 0, "submit-only: process id of the server at --url, to report its peak RSS")
+	f.IntVar(&so.accounts, "accounts", 1, "submit-only: sandbox bot accounts the submits rotate over")
+	f.IntVar(&so.recipients, "recipients", 10000, "submit-only: distinct consenting contacts the submits rotate over")
+	f.StringVar(&so.purpose, "purpose", "transactional", "submit-only: purpose of every submit")
 	return cmd
 }
 

@@ -29,7 +29,8 @@ func newOPACompareCmd() *cobra.Command {
 		Use:   "opa-compare",
 		Short: "Compare the embedded policy engine with the same bundle served by an OPA server over HTTP",
 		Long: `Write the default bundle to a temporary directory, start "opa run --server" on it (loopback),
-and time the same realistic decision N times in-process and N times over HTTP. Build the OPA
+and time the same realistic decision N times in-process and N times over HTTP, interleaved (one of
+each in turn, alternating which goes first) so both sides see the same machine load. Build the OPA
 binary from the module Herald already uses:
 
   go build -o /tmp/opa github.com/open-policy-agent/opa
@@ -137,31 +138,47 @@ func opaCompare(ctx context.Context, out io.Writer, opaBin string, n int) error 
 	if remote != local.Outcome {
 		return fmt.Errorf("the OPA server decided %q, the embedded engine %q", remote, local.Outcome)
 	}
-	timeIt := func(f func() error) ([]time.Duration, error) {
-		d := make([]time.Duration, n)
-		for i := range d {
-			start := time.Now()
-			if err := f(); err != nil {
-				return nil, err
-			}
-			d[i] = time.Since(start)
-		}
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return d, nil
-	}
-	emb, err := timeIt(func() error { _, err := eng.Decide(ctx, in); return err })
-	if err != nil {
-		return err
-	}
-	opa, err := timeIt(func() error { _, err := post(); return err })
+	emb, opa, err := interleave(n,
+		func() error { _, err := eng.Decide(ctx, in); return err },
+		func() error { _, err := post(); return err })
 	if err != nil {
 		return err
 	}
 	pct := func(d []time.Duration, p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
-	fmt.Fprintf(out, "decision %q, %d runs each\n", local.Outcome, n)
+	fmt.Fprintf(out, "decision %q, %d runs each, interleaved\n", local.Outcome, n)
 	fmt.Fprintf(out, "embedded:    p50 %8s  p99 %8s\n", pct(emb, .5).Round(time.Microsecond), pct(emb, .99).Round(time.Microsecond))
 	fmt.Fprintf(out, "opa server:  p50 %8s  p99 %8s\n", pct(opa, .5).Round(time.Microsecond), pct(opa, .99).Round(time.Microsecond))
 	fmt.Fprintf(out, "ratio (server / embedded): p50 %.1f×, p99 %.1f×\n",
 		float64(pct(opa, .5))/float64(pct(emb, .5)), float64(pct(opa, .99))/float64(pct(emb, .99)))
 	return nil
+}
+
+// interleave times a and b n times each, one of each in turn and
+// alternating which goes first, so a burst of load elsewhere on the machine
+// lands on both sides alike instead of on whichever ran during it. It
+// returns each side's durations sorted.
+func interleave(n int, a, b func() error) (da, db []time.Duration, err error) {
+	da, db = make([]time.Duration, n), make([]time.Duration, n)
+	timed := func(f func() error, d *time.Duration) error {
+		start := time.Now()
+		err := f()
+		*d = time.Since(start)
+		return err
+	}
+	for i := range n {
+		first, second := a, b
+		dFirst, dSecond := &da[i], &db[i]
+		if i%2 == 1 {
+			first, second, dFirst, dSecond = b, a, &db[i], &da[i]
+		}
+		if err := timed(first, dFirst); err != nil {
+			return nil, nil, err
+		}
+		if err := timed(second, dSecond); err != nil {
+			return nil, nil, err
+		}
+	}
+	sort.Slice(da, func(i, j int) bool { return da[i] < da[j] })
+	sort.Slice(db, func(i, j int) bool { return db[i] < db[j] })
+	return da, db, nil
 }

@@ -49,7 +49,12 @@ reasons := [] if {
 
 all_suggestions := ((consent.suggestions | quiet_hours.suggestions) | frequency.suggestions) | risk.suggestions
 
-suggestions := [s | some s in all_suggestions]
+# Every suggestion answers a verdict (risk suggests fixes only at or above
+# the approval band, which raises one), so a decision without verdicts
+# skips the four suggestion sets.
+suggestions := [] if {
+	no_verdicts
+} else := [s | some s in all_suggestions]
 
 # defer_until is the latest of the defer times: the earliest moment at which
 # every deferring rule is satisfied.
