@@ -319,6 +319,7 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 	class := connectors.Classify(sendErr)
 	if w.metrics != nil {
 		w.metrics.Deliveries.WithLabelValues(p.account.Connector, class.String()).Inc()
+		w.metrics.ObserveSendError(p.account.Connector, sendErr)
 	}
 	// The outcome is recorded even when shutdown has begun: a send that
 	// happened must never be left looking unsent.

@@ -128,6 +128,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return err
 	}
 	defer sb.close()
+	metrics.RegisterProbes(probes(s, sb.ready))
 	secretStore := sb.Store
 	// The ledger names people by keyed references (HMAC with the org's
 	// pepper from the secret store), never by ids.
@@ -197,7 +198,10 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	go func() { defer wg.Done(); pipeline.RunExpiry(workerCtx, time.Minute, log) }()
 	go func() { defer wg.Done(); sb.watchSigner(workerCtx, c.Secrets.KeyRefresh, log) }()
 	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
-	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
+	go func() {
+		defer wg.Done()
+		_ = (&store.RetentionJob{Store: s, Logs: logs, Log: log, Observe: func(err error) { metrics.ObserveJob("retention", err) }}).Run(workerCtx)
+	}()
 	if c.Secrets.Rotator && len(rotator.Rotations) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = rotator.Run(workerCtx) }()
