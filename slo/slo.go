@@ -21,6 +21,7 @@ package slo
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
@@ -31,10 +32,19 @@ import (
 type Objectives struct {
 	// LatencyThreshold is the publish-latency bound and LatencyTarget the
 	// fraction of deliveries that must meet it (p95 ≤ 5 s ⇔ 95 % within 5 s).
-	LatencyThreshold time.Duration `json:"latency_threshold_seconds"`
-	LatencyTarget    float64       `json:"latency_target"`
+	LatencyThreshold time.Duration
+	LatencyTarget    float64
 	// MaxErrorRatio is the largest tolerated share of failed or unknown outcomes.
-	MaxErrorRatio float64 `json:"max_error_ratio"`
+	MaxErrorRatio float64
+}
+
+// MarshalJSON writes the threshold in seconds, as every duration in the report.
+func (o Objectives) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		LatencyThreshold float64 `json:"latency_threshold_seconds"`
+		LatencyTarget    float64 `json:"latency_target"`
+		MaxErrorRatio    float64 `json:"max_error_ratio"`
+	}{o.LatencyThreshold.Seconds(), o.LatencyTarget, o.MaxErrorRatio})
 }
 
 // DefaultObjectives are the SLOs the product description declares.

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPrometheusScrapesHeraldAndRecordsTheSLIs starts a real Prometheus
+// server with the shipped rules (deploy/prometheus/herald.rules.yml)
+// scraping a real `herald serve`, puts the server under concurrent load,
+// and checks the recording rules' values against what the load did: every
+// action delivered, so the delivery-error and slow-publish ratios are
+// exactly 0, the p95 publish latency is within the SLO, the submit
+// decisions were recorded, the queue drained and the database is up.
+func TestPrometheusScrapesHeraldAndRecordsTheSLIs(t *testing.T) {
+	promBin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("prometheus is not installed: run scripts/test (it installs Debian's prometheus package)")
+	}
+	p := start(t, t.TempDir(), "")
+	key := keyPattern.FindString(p.stdout.String())
+	m := accountPattern.FindStringSubmatch(p.stdout.String())
+	if key == "" || m == nil {
+		t.Fatalf("no bootstrap key or account printed: %q", p.stdout.String())
+	}
+
+	rules, err := filepath.Abs("../../deploy/prometheus/herald.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files: [%q]
+scrape_configs:
+  - job_name: herald
+    static_configs:
+      - targets: [%q]
+`, rules, p.addr)
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := freeAddr(t)
+	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
+	promLog := &lockedBuffer{}
+	prom.Stdout, prom.Stderr = promLog, promLog
+	if err := prom.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prom.Process.Kill(); _, _ = prom.Process.Wait() })
+
+	// Load: 8 concurrent clients, 15 sends each, to distinct chats.
+	const clients, each = 8, 15
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		ids      []string
+		failures []string
+	)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				res, status := postAction(p.addr, key, map[string]any{"kind": "send_message", "account": m[1],
+					"target": strconv.Itoa(-1001000000000 - c*100 - i), "purpose": "transactional", "text": "load"})
+				mu.Lock()
+				if a, ok := res["action"].(map[string]any); ok && (status == http.StatusCreated || status == http.StatusOK) {
+					ids = append(ids, a["id"].(string))
+				} else {
+					failures = append(failures, fmt.Sprintf("%d %v", status, res))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 || len(ids) != clients*each {
+		t.Fatalf("%d submits failed: %v", len(failures), failures)
+	}
+	waitFor(t, 60*time.Second, "every action delivered", func() (bool, string) {
+		for _, id := range ids {
+			st := p.call(t, "GET", "/v1/actions/"+id, key, nil)["action"].(map[string]any)["status"]
+			if st != "delivered" {
+				return false, fmt.Sprintf("%s is %v", id, st)
+			}
+		}
+		return true, ""
+	})
+
+	// Prometheus sees the load through the recording rules.
+	query := func(q string) (float64, bool) {
+		res, err := http.Get("http://" + promAddr + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return 0, false
+		}
+		defer res.Body.Close()
+		var body struct {
+			Data struct {
+				Result []struct {
+					Value [2]any `json:"value"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil || len(body.Data.Result) != 1 {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(body.Data.Result[0].Value[1].(string), 64)
+		return v, err == nil
+	}
+	expect := func(q string, ok func(float64) bool, want string) {
+		t.Helper()
+		waitFor(t, 90*time.Second, q+" "+want, func() (bool, string) {
+			v, found := query(q)
+			return found && ok(v), fmt.Sprintf("got %v (found %v); prometheus log: %s", v, found, tail(promLog.String(), 2000))
+		})
+	}
+	// All 120 deliveries are in Prometheus's view before the ratios are read.
+	expect(`sum(herald_actions_total{status="delivered"})`, func(v float64) bool { return v == clients*each }, "= 120")
+	expect(`herald:slo_delivery_errors:ratio_rate5m`, func(v float64) bool { return v == 0 }, "= 0 (nothing failed)")
+	expect(`herald:slo_publish_slow:ratio_rate5m`, func(v float64) bool { return v == 0 }, "= 0 (every delivery within 5 s)")
+	expect(`herald:delivery_latency_seconds:p95_5m`, func(v float64) bool { return v > 0 && v <= 5 }, "in (0, 5] s")
+	expect(`sum(herald:policy_decisions:rate5m{stage="submit",outcome="allow"})`, func(v float64) bool { return v > 0 }, "> 0")
+	expect(`herald:delivery_queue_oldest_due_age_seconds:max`, func(v float64) bool { return v == 0 }, "= 0 (queue drained)")
+	expect(`herald:actions_unknown:max`, func(v float64) bool { return v == 0 }, "= 0")
+	expect(`herald:dependency_up:min{dependency="database"}`, func(v float64) bool { return v == 1 }, "= 1")
+	// No alert fires on a healthy deployment.
+	expect(`count(ALERTS{alertstate="firing"}) or vector(0)`, func(v float64) bool { return v == 0 }, "= 0 firing alerts")
+}
+
+func postAction(addr, key string, body any) (map[string]any, int) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/actions", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return map[string]any{"error": err.Error()}, 0
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out, res.StatusCode
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, detail := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %s", what, timeout, detail)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
