@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/telemetry"
 )
 
 // TestPrometheusScrapesHeraldAndRecordsTheSLIs starts a real Prometheus
@@ -28,7 +31,8 @@ func TestPrometheusScrapesHeraldAndRecordsTheSLIs(t *testing.T) {
 	if err != nil {
 		t.Fatal("prometheus is not installed: run scripts/test (it installs Debian's prometheus package)")
 	}
-	p := start(t, t.TempDir(), "")
+	dataDir := t.TempDir()
+	p := start(t, dataDir, "")
 	key := keyPattern.FindString(p.stdout.String())
 	m := accountPattern.FindStringSubmatch(p.stdout.String())
 	if key == "" || m == nil {
@@ -63,6 +67,7 @@ scrape_configs:
 	t.Cleanup(func() { _ = prom.Process.Kill(); _, _ = prom.Process.Wait() })
 
 	// Load: 8 concurrent clients, 15 sends each, to distinct chats.
+	const loadText = "Quarterly-Wombat-7f3a"
 	const clients, each = 8, 15
 	var (
 		wg       sync.WaitGroup
@@ -76,7 +81,7 @@ scrape_configs:
 			defer wg.Done()
 			for i := range each {
 				res, status := postAction(p.addr, key, map[string]any{"kind": "send_message", "account": m[1],
-					"target": strconv.Itoa(-1001000000000 - c*100 - i), "purpose": "transactional", "text": "load"})
+					"target": strconv.Itoa(-1001000000000 - c*100 - i), "purpose": "transactional", "text": loadText})
 				mu.Lock()
 				if a, ok := res["action"].(map[string]any); ok && (status == http.StatusCreated || status == http.StatusOK) {
 					ids = append(ids, a["id"].(string))
@@ -139,6 +144,67 @@ scrape_configs:
 	expect(`herald:dependency_up:min{dependency="database"}`, func(v float64) bool { return v == 1 }, "= 1")
 	// No alert fires on a healthy deployment.
 	expect(`count(ALERTS{alertstate="firing"}) or vector(0)`, func(v float64) bool { return v == 0 }, "= 0 firing alerts")
+
+	// Every log line of the run names a catalogued event and carries no
+	// message text, chat or key.
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	_, _ = p.cmd.Process.Wait()
+	events := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(p.stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		ev, _ := rec["event"].(string)
+		if ev == "" || ev == telemetry.UnlistedEvent {
+			t.Errorf("log line without a catalogued event: %s", line)
+		}
+		events[ev]++
+		for _, secret := range []string{loadText, key, "-1001000000"} {
+			if strings.Contains(line, secret) {
+				t.Errorf("log line carries %q: %s", secret, line)
+			}
+		}
+	}
+	for _, ev := range []string{"serve.listening", "http.request", "delivery.delivered", "serve.stopped"} {
+		if events[ev] == 0 {
+			t.Errorf("no %s event in the logs: %v", ev, events)
+		}
+	}
+	if events["delivery.delivered"] != clients*each {
+		t.Errorf("%d delivery.delivered events, want %d", events["delivery.delivered"], clients*each)
+	}
+
+	// The SLO report from the database agrees with what Prometheus saw.
+	out, err := run(t, nil, "slo", "report", "--data-dir", dataDir, "--json", "--from", "2020-01-01", "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	if err != nil {
+		t.Fatalf("herald slo report: %v\n%s", err, out)
+	}
+	var rep struct {
+		Overall struct {
+			Delivered, Failed, Unknown int
+			P95                        *float64 `json:"p95_seconds"`
+			ErrorsMet                  bool     `json:"errors_met"`
+		}
+	}
+	if err := json.Unmarshal([]byte(lastJSON(out)), &rep); err != nil {
+		t.Fatalf("slo report JSON: %v\n%s", err, out)
+	}
+	if rep.Overall.Delivered != clients*each || rep.Overall.Failed+rep.Overall.Unknown != 0 || rep.Overall.P95 == nil || *rep.Overall.P95 > 5 || !rep.Overall.ErrorsMet {
+		t.Fatalf("slo report: %s", out)
+	}
+	table, err := run(t, nil, "slo", "report", "--data-dir", dataDir, "--from", "2020-01-01", "--to", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	if err != nil || !strings.Contains(table, "connector sandbox") || !strings.Contains(table, "P95") {
+		t.Fatalf("herald slo report (table): %v\n%s", err, table)
+	}
+}
+
+// lastJSON is the JSON object at the end of out (after any log lines).
+func lastJSON(out string) string {
+	if i := strings.Index(out, "{\n"); i >= 0 {
+		return out[i:]
+	}
+	return out
 }
 
 func postAction(addr, key string, body any) (map[string]any, int) {
