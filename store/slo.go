@@ -69,3 +69,4 @@ func (q *queries) QueueHealth(ctx context.Context) (telemetry.QueueHealth, error
 	}
 	return h, nil
 }
+

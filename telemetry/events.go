@@ -29,6 +29,7 @@ var Events = map[string]string{
 	"database ready":            "serve.database_ready",
 	"policy bundle active":      "serve.policy_bundle_active",
 	"ledger checkpoints signed": "serve.ledger_signer_ready",
+	"tracing enabled":           "serve.tracing_enabled",
 	"herald listening":          "serve.listening",
 	"shutting down: finishing in-flight requests and sends": "serve.shutting_down",
 	"http shutdown": "serve.http_shutdown_failed",
