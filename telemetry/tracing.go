@@ -3,10 +3,12 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -167,4 +169,13 @@ func StartJobSpan(ctx context.Context, traceParent, actionID string, attempt int
 		claim.End()
 	}
 	return ctx, span
+}
+
+// TraceHTTP wraps an HTTP handler: one server span per request, joining an
+// incoming traceparent. Span names carry the method only (paths hold ids);
+// otelhttp records no headers, no query and no bodies.
+func TraceHTTP(h http.Handler) http.Handler {
+	return otelhttp.NewHandler(h, "http", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return "HTTP " + r.Method
+	}))
 }

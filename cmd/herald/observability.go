@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/policies"
@@ -31,16 +29,12 @@ func probes(s *store.Store, secretsReady func(context.Context) error) telemetry.
 // even a no-op wrapper stands in the request path.
 type traced struct{ on bool }
 
-// handler wraps the HTTP API: one server span per request, joining an
-// incoming traceparent. Span names carry the method only (paths hold ids);
-// otelhttp records no headers and no bodies.
+// handler wraps the HTTP API in a server span per request (telemetry.TraceHTTP).
 func (t traced) handler(h http.Handler) http.Handler {
 	if !t.on {
 		return h
 	}
-	return otelhttp.NewHandler(h, "http", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-		return "HTTP " + r.Method
-	}))
+	return telemetry.TraceHTTP(h)
 }
 
 // connector wraps a connector twice: the outer span ("delivery.send")
