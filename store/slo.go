@@ -69,4 +69,3 @@ func (q *queries) QueueHealth(ctx context.Context) (telemetry.QueueHealth, error
 	}
 	return h, nil
 }
-
