@@ -2,6 +2,11 @@ package store
 
 import (
 	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald/telemetry"
 )
@@ -20,4 +25,28 @@ func withTraceID(ctx context.Context, attrs map[string]any) map[string]any {
 	}
 	out["trace_id"] = id
 	return out
+}
+
+// queryTracer puts each PostgreSQL query of a traced operation in a
+// "db.query" span. Only the statement's operation (SELECT, INSERT, …) is an
+// attribute: never the statement's arguments, which hold personal data.
+// Queries outside a recording span (the worker's polls) are not traced.
+type queryTracer struct{}
+
+type querySpanKey struct{}
+
+func (queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	op, _, _ := strings.Cut(strings.TrimSpace(data.SQL), " ")
+	ctx, span := telemetry.StartSpan(ctx, "db.query", attribute.String("db.system", "postgresql"),
+		attribute.String("db.operation", strings.ToUpper(op)))
+	return context.WithValue(ctx, querySpanKey{}, span)
+}
+
+func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+	if span, ok := ctx.Value(querySpanKey{}).(trace.Span); ok {
+		telemetry.EndSpan(span, data.Err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/policies"
@@ -63,4 +65,15 @@ func (t tracedDecider) Decide(ctx context.Context, in policies.Input) (policies.
 	d, err := t.Decider.Decide(ctx, in)
 	telemetry.EndDecisionSpan(span, in.Stage, d.Outcome, d.BundleHash, err)
 	return d, err
+}
+
+// traceVault wraps the Vault client's transport in client spans when
+// tracing is on (KV reads, Transit signing, logins). otelhttp records the
+// method and the URL path (mount and secret path: org and account ids,
+// never values) and no headers, so the Vault token stays out of spans.
+func traceVault(rt http.RoundTripper) http.RoundTripper {
+	if !telemetry.TracingEnabled() {
+		return rt
+	}
+	return otelhttp.NewTransport(rt)
 }
