@@ -66,9 +66,11 @@ scrape_configs:
 	}
 	t.Cleanup(func() { _ = prom.Process.Kill(); _, _ = prom.Process.Wait() })
 
-	// Load: 8 concurrent clients, 15 sends each, to distinct chats.
+	// Load: 8 concurrent clients, 5 sends each, to distinct chats: 40 from
+	// one new bot, below the default bundle's burst threshold (50), so every
+	// action is allowed and delivered.
 	const loadText = "Quarterly-Wombat-7f3a"
-	const clients, each = 8, 15
+	const clients, each = 8, 5
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -133,8 +135,8 @@ scrape_configs:
 			return found && ok(v), fmt.Sprintf("got %v (found %v); prometheus log: %s", v, found, tail(promLog.String(), 2000))
 		})
 	}
-	// All 120 deliveries are in Prometheus's view before the ratios are read.
-	expect(`sum(herald_actions_total{status="delivered"})`, func(v float64) bool { return v == clients*each }, "= 120")
+	// All deliveries are in Prometheus's view before the ratios are read.
+	expect(`sum(herald_actions_total{status="delivered"})`, func(v float64) bool { return v == clients*each }, "= every action")
 	expect(`herald:slo_delivery_errors:ratio_rate5m`, func(v float64) bool { return v == 0 }, "= 0 (nothing failed)")
 	expect(`herald:slo_publish_slow:ratio_rate5m`, func(v float64) bool { return v == 0 }, "= 0 (every delivery within 5 s)")
 	expect(`herald:delivery_latency_seconds:p95_5m`, func(v float64) bool { return v > 0 && v <= 5 }, "in (0, 5] s")
