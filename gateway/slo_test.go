@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/connectors/sandbox"
 	"github.com/heraldhq/herald/delivery"
+	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/slo"
 	"github.com/heraldhq/herald/store/storetest"
 )
@@ -42,8 +43,14 @@ func (s *scripted) Send(ctx context.Context, d connectors.Delivery) (connectors.
 // window and one of another organisation — and checks GET /v1/slo against
 // figures computed by hand, on both stores.
 func TestSLOReportMatchesHandComputedFigures(t *testing.T) {
+	// Exact figures need every decision to be taken: a generous evaluation
+	// deadline keeps a loaded machine (race detector) from failing one closed.
+	eng, err := policies.Compile(context.Background(), policies.DefaultBundle(), policies.EvalTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newEnvWith(t, b, eng)
 		ctx := context.Background()
 		var (
 			mu  sync.Mutex
@@ -70,7 +77,7 @@ func TestSLOReportMatchesHandComputedFigures(t *testing.T) {
 
 		conn := &scripted{fail: map[string]bool{"-1009000000002": true}, lost: map[string]bool{"-1009000000003": true}}
 		w := delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorSandbox: conn, herald.ConnectorBotAPI: conn},
-			defaultEngine(t), delivery.Config{ID: "slo-worker"}, nil, nil)
+			eng, delivery.Config{ID: "slo-worker"}, nil, nil)
 		drain := func() {
 			t.Helper()
 			for range 10 {
