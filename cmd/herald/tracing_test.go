@@ -181,11 +181,20 @@ func TestTracedSubmitToDeliverAcrossTwoProcesses(t *testing.T) {
 				{"chat_id": chat, "purpose": "support", "legal_basis": "contract", "source": "ticket 77"}})
 			return r["imported"] != nil || r["contacts"] != nil || r["code"] == nil, fmt.Sprint(r)
 		})
-		res := gw.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": m[1], "target": chat,
-			"purpose": "support", "text": text})
-		action, _ := res["action"].(map[string]any)
-		if action == nil || action["status"] != "scheduled" || action["contact"] == "" {
-			t.Fatalf("submit: %v", res)
+		// A decision that misses the policy's 50 ms deadline on an overloaded
+		// test machine fails closed (denied, policy.error): submit again.
+		var action map[string]any
+		for try := 0; ; try++ {
+			res := gw.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": m[1], "target": chat,
+				"purpose": "support", "text": text})
+			action, _ = res["action"].(map[string]any)
+			if action != nil && action["status"] == "denied" && strings.Contains(fmt.Sprint(action["decision"]), "policy.error") && try < 5 {
+				continue
+			}
+			if action == nil || action["status"] != "scheduled" || action["contact"] == "" {
+				t.Fatalf("submit: %v", res)
+			}
+			break
 		}
 		id := action["id"].(string)
 		waitFor(t, 60*time.Second, "delivered", func() (bool, string) {
