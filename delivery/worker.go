@@ -23,6 +23,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/connectors/ratelimit"
@@ -284,7 +286,10 @@ func (w *Worker) claim(ctx context.Context, limit int) ([]store.Job, error) {
 }
 
 func (w *Worker) processLogged(ctx context.Context, j store.Job) {
-	if err := w.process(ctx, j); err != nil {
+	ctx, span := telemetry.StartJobSpan(ctx, j.TraceParent, j.ActionID, j.Attempts, j.RunAt)
+	err := w.process(ctx, j)
+	telemetry.EndSpan(span, err)
+	if err != nil {
 		w.log.Error("deliver action", "action", j.ActionID, "err", err)
 		// Leave the lease to expire: a transient database error must not
 		// spin; the next claim re-examines the action's status.
@@ -319,10 +324,14 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 	class := connectors.Classify(sendErr)
 	if w.metrics != nil {
 		w.metrics.Deliveries.WithLabelValues(p.account.Connector, class.String()).Inc()
+		w.metrics.ObserveSendError(p.account.Connector, sendErr)
 	}
 	// The outcome is recorded even when shutdown has begun: a send that
 	// happened must never be left looking unsent.
-	return w.record(context.WithoutCancel(ctx), j, p, receipt, sendErr, class)
+	rctx, rspan := telemetry.StartSpan(ctx, "delivery.record", attribute.String("herald.delivery.class", class.String()))
+	err = w.record(context.WithoutCancel(rctx), j, p, receipt, sendErr, class)
+	telemetry.EndSpan(rspan, err)
+	return err
 }
 
 func deliveryOf(a herald.Action, acc herald.Account) connectors.Delivery {

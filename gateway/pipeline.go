@@ -96,14 +96,14 @@ var idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRequest, opt SubmitOptions) (SubmitResult, error) {
 	var res SubmitResult
 	// authorize
-	done := pl.stage("authorize")
+	done := pl.stage(ctx, "authorize")
 	err := pl.Authz.Authorize(ctx, p, "accounts/"+req.Account, "submit")
 	done()
 	if err != nil {
 		return res, err
 	}
 	// render / validate
-	done = pl.stage("render")
+	done = pl.stage(ctx, "render")
 	now := pl.Store.Now()
 	rendered, fields := validateRequest(req, opt, now)
 	done()
@@ -129,7 +129,7 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		at = req.ScheduleAt.UTC().Truncate(time.Microsecond)
 	}
 	if opt.DryRun {
-		done = pl.stage("decide")
+		done = pl.stage(ctx, "decide")
 		in, err := policyinput.Gather(ctx, pl.Store, subj, at, policyinput.StageSubmit)
 		if err != nil {
 			done()
@@ -151,7 +151,7 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 			SendAt: sendAt(at, res.Decision), ScheduleAt: req.ScheduleAt, SubmittedBy: p.ID}
 		return res, nil
 	}
-	done = pl.stage("commit")
+	done = pl.stage(ctx, "commit")
 	err = pl.Store.InTx(ctx, func(tx *store.Tx) error {
 		keys := policyinput.LockKeys(p.Org, req.Account, req.Target)
 		if opt.IdempotencyKey != "" {
@@ -254,7 +254,9 @@ func sendAt(at time.Time, d policies.Decision) time.Time {
 }
 
 func (pl *Pipeline) decide(ctx context.Context, in policies.Input) policies.Decision {
+	ctx, span := telemetry.StartSpan(ctx, "policy.decide")
 	d, err := pl.Decider.Decide(ctx, in)
+	defer func() { telemetry.EndDecisionSpan(span, in.Stage, d.Outcome, d.BundleHash, err) }()
 	if err != nil {
 		// The engine returns a fail-closed deny with the error; it is logged
 		// (without the input: it may hold consent facts) and counted.
@@ -384,9 +386,12 @@ func requestHash(req ActionRequest) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (pl *Pipeline) stage(name string) func() {
+func (pl *Pipeline) stage(ctx context.Context, name string) func() {
 	start := time.Now()
+	// A span per stage, a child of the request's (a no-op when tracing is off).
+	_, span := telemetry.StartSpan(ctx, "pipeline."+name)
 	return func() {
+		span.End()
 		if pl.Metrics != nil {
 			pl.Metrics.StageDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 		}

@@ -109,6 +109,7 @@ func (s *Server) engine() *gin.Engine {
 
 	v1 := r.Group("/v1", s.authenticate)
 	s.Policies.Routes(v1, s.authorize)
+	s.sloRoutes(v1)
 	v1.GET("/me", s.me)
 	v1.POST("/actions", s.submitAction)
 	v1.GET("/actions", s.listActions)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/telemetry"
 )
 
 // Job is a claimed delivery: the outbox row of one scheduled action.
@@ -16,15 +17,18 @@ type Job struct {
 	Account  string
 	RunAt    time.Time
 	Attempts int
+	// TraceParent is the W3C traceparent of the request that queued the
+	// job ("" when tracing was off): the worker's spans join that trace.
+	TraceParent string
 }
 
 // Enqueue adds the delivery job of a scheduled action, due at runAt. It runs
 // in the transaction that moves the action to scheduled, so a committed
 // scheduled action always has its job and a rolled-back one never does.
 func (t *Tx) Enqueue(ctx context.Context, a herald.Action, runAt time.Time) error {
-	_, err := t.q.exec(ctx, `INSERT INTO jobs (action_id, org_id, account_id, run_at, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (action_id) DO UPDATE SET run_at = excluded.run_at, locked_by = '', locked_until = NULL`,
-		a.ID, a.Org, a.Account, runAt.UTC().Truncate(time.Microsecond), t.now())
+	_, err := t.q.exec(ctx, `INSERT INTO jobs (action_id, org_id, account_id, run_at, created_at, trace_parent) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (action_id) DO UPDATE SET run_at = excluded.run_at, locked_by = '', locked_until = NULL, trace_parent = excluded.trace_parent`,
+		a.ID, a.Org, a.Account, runAt.UTC().Truncate(time.Microsecond), t.now(), telemetry.TraceParent(ctx))
 	if err != nil {
 		return fmt.Errorf("enqueue action %s: %w", a.ID, err)
 	}
@@ -46,7 +50,7 @@ func (q *queries) ClaimJobs(ctx context.Context, worker string, lease time.Durat
 			  AND (a.status = 'active' OR (a.status = 'frozen' AND a.frozen_until IS NOT NULL AND a.frozen_until <= $3))
 			  AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id AND l.owner <> $1 AND l.expires_at > $3)
 			ORDER BY j.run_at LIMIT $4 `+q.d.skipLocked+`)
-		RETURNING id, action_id, org_id, account_id, run_at, attempts`, worker, now.Add(lease), now, limit)
+		RETURNING id, action_id, org_id, account_id, run_at, attempts, trace_parent`, worker, now.Add(lease), now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
@@ -54,7 +58,7 @@ func (q *queries) ClaimJobs(ctx context.Context, worker string, lease time.Durat
 	var out []Job
 	for rs.Next() {
 		var j Job
-		if err := rs.Scan(&j.ID, &j.ActionID, &j.Org, &j.Account, &j.RunAt, &j.Attempts); err != nil {
+		if err := rs.Scan(&j.ID, &j.ActionID, &j.Org, &j.Account, &j.RunAt, &j.Attempts, &j.TraceParent); err != nil {
 			return nil, fmt.Errorf("claim jobs: %w", err)
 		}
 		out = append(out, j)

@@ -72,7 +72,7 @@ func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecor
 		if err != nil {
 			return nil, err
 		}
-		e, err := ledger.Next(prev, r.Kind, r.Actor, now, refs, r.Attrs, payloadHash)
+		e, err := ledger.Next(prev, r.Kind, r.Actor, now, refs, withTraceID(ctx, r.Attrs), payloadHash)
 		if err != nil {
 			return nil, err
 		}

@@ -212,6 +212,9 @@ type RetentionJob struct {
 	Logs     *LedgerLogs
 	Interval time.Duration
 	Log      *slog.Logger
+	// Observe, when set, is told the result of every run (metrics: a
+	// failing retention job is alerted on, see deploy/prometheus).
+	Observe func(err error)
 }
 
 // DefaultDecisionRetention keeps decision inputs for a quarter: enough to
@@ -231,7 +234,11 @@ func (j *RetentionJob) Run(ctx context.Context) error {
 	t := time.NewTicker(iv)
 	defer t.Stop()
 	for {
-		if err := j.RunOnce(ctx); err != nil && ctx.Err() == nil && j.Log != nil {
+		err := j.RunOnce(ctx)
+		if ctx.Err() == nil && j.Observe != nil {
+			j.Observe(err)
+		}
+		if err != nil && ctx.Err() == nil && j.Log != nil {
 			j.Log.Error("ledger retention", "err", err)
 		}
 		select {

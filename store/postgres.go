@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldhq/herald/telemetry"
 )
 
 // pgDB adapts a pgx pool. PostgreSQL is the production store: several
@@ -28,6 +30,9 @@ func openPostgres(ctx context.Context, url string) (*pgDB, error) {
 		// keeps many sends in flight, each needing a connection for its
 		// short transactions. pool_max_conns in the URL overrides this.
 		cfg.MaxConns = defaultMaxConns
+	}
+	if telemetry.TracingEnabled() {
+		cfg.ConnConfig.Tracer = queryTracer{} // db.query spans (store/tracing.go)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

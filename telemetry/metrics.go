@@ -5,9 +5,19 @@
 package telemetry
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/heraldhq/herald/connectors"
+	"github.com/heraldhq/herald/connectors/ratelimit"
 )
+
+// DeliveryLatencyBuckets has an edge at exactly 5 s, the publish-latency
+// SLO's threshold, so the SLO's good-event ratio is read off one bucket
+// (le="5") instead of being interpolated (deploy/prometheus/herald.rules.yml).
+var DeliveryLatencyBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
 // Metrics are Herald's instruments.
 type Metrics struct {
@@ -19,8 +29,16 @@ type Metrics struct {
 	PolicyErrors    prometheus.Counter
 	ActionsFinal    *prometheus.CounterVec // status
 	Deliveries      *prometheus.CounterVec // connector, class
-	DeliveryLatency prometheus.Histogram   // submit → delivered
+	DeliveryLatency prometheus.Histogram   // due time → delivered
 	QueueDepth      prometheus.GaugeFunc
+	// AccountFreezes counts accounts Telegram stopped (PEER_FLOOD,
+	// revoked tokens): connector, code (a connector's stable error code).
+	AccountFreezes *prometheus.CounterVec
+	// RateLimited counts Telegram's own rate-limit answers (429,
+	// FLOOD_WAIT) by connector; Herald's local throttling is not counted.
+	RateLimited *prometheus.CounterVec
+	// JobRuns counts runs of background jobs: job, result (ok|error).
+	JobRuns *prometheus.CounterVec
 }
 
 // New registers Herald's metrics (and the Go runtime's) on a fresh registry.
@@ -55,11 +73,20 @@ func New(queueDepth func() float64) *Metrics {
 		}, []string{"connector", "class"}),
 		DeliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "herald_delivery_latency_seconds", Help: "From due time to delivered (the publish-latency SLO).",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+			Buckets: DeliveryLatencyBuckets,
 		}),
+		AccountFreezes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_account_freezes_total", Help: "Accounts stopped by Telegram (peer_flood, unauthorized, …) by connector and code.",
+		}, []string{"connector", "code"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_telegram_rate_limited_total", Help: "Rate-limit answers from Telegram (HTTP 429, FLOOD_WAIT) by connector.",
+		}, []string{"connector"}),
+		JobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_background_job_runs_total", Help: "Runs of background jobs (retention, …) by job and result.",
+		}, []string{"job", "result"}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.StageDuration, m.Decisions, m.PolicyErrors,
-		m.ActionsFinal, m.Deliveries, m.DeliveryLatency)
+		m.ActionsFinal, m.Deliveries, m.DeliveryLatency, m.AccountFreezes, m.RateLimited, m.JobRuns)
 	if queueDepth != nil {
 		m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_delivery_queue_depth", Help: "Delivery jobs queued (due or scheduled).",
@@ -67,4 +94,35 @@ func New(queueDepth func() float64) *Metrics {
 		r.MustRegister(m.QueueDepth)
 	}
 	return m
+}
+
+// ObserveSendError counts what a connector's error says about Telegram:
+// an account stop (freeze) by its stable code, or a rate-limit answer.
+// Herald's own limiter saying "busy" is local pacing, not Telegram, and is
+// not counted. Only bounded values become labels: never the error's text,
+// scope or chat.
+func (m *Metrics) ObserveSendError(connector string, err error) {
+	if m == nil || err == nil {
+		return
+	}
+	var stop *connectors.AccountStopError
+	if errors.As(err, &stop) {
+		m.AccountFreezes.WithLabelValues(connector, stop.Code).Inc()
+		return
+	}
+	if connectors.Classify(err) == connectors.ClassRetryable && connectors.RetryAfter(err) > 0 && !errors.Is(err, ratelimit.ErrBusy) {
+		m.RateLimited.WithLabelValues(connector).Inc()
+	}
+}
+
+// ObserveJob counts one run of a background job.
+func (m *Metrics) ObserveJob(job string, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.JobRuns.WithLabelValues(job, result).Inc()
 }

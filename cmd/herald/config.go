@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
+
+	"github.com/heraldhq/herald/telemetry"
 )
 
 // config is every setting, from flags, HERALD_* environment variables and
@@ -134,5 +136,6 @@ func (c *config) logger() (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+	// Every line carries a stable "event" (docs/operations.md, "Log events").
+	return slog.New(telemetry.EventHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))), nil
 }

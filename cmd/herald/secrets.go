@@ -81,7 +81,7 @@ func openSecretBackend(ctx context.Context, c *config, log *slog.Logger) (*secre
 			auth = &vault.AppRoleAuth{RoleID: c.Secrets.VaultRoleID, SecretID: c.Secrets.VaultSecretID, WrappedSecretID: c.Secrets.VaultWrappedSecretID}
 		}
 		cl, err := vault.Open(ctx, vault.Config{Address: c.Secrets.VaultAddr, Auth: auth, KVMount: c.Secrets.VaultKVMount,
-			TransitMount: c.Secrets.VaultTransitMount, Logger: log})
+			TransitMount: c.Secrets.VaultTransitMount, Logger: log, WrapTransport: traceVault})
 		if err != nil {
 			return nil, fmt.Errorf("open Vault: %w", err)
 		}

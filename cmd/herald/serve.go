@@ -88,6 +88,20 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
+	// Tracing is off unless OTEL_* configures an exporter (docs/operations.md).
+	stopTracing, tracingOn, err := telemetry.SetupTracing(ctx, version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(fctx) // flushes the last spans
+	}()
+	tr := traced{on: tracingOn}
+	if tracingOn {
+		log.Info("tracing enabled")
+	}
 	s, err := openStore(ctx, c, log)
 	if err != nil {
 		return err
@@ -128,11 +142,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return err
 	}
 	defer sb.close()
+	metrics.RegisterProbes(probes(s, sb.ready))
 	secretStore := sb.Store
 	// The ledger names people by keyed references (HMAC with the org's
 	// pepper from the secret store), never by ids.
 	s.SetPseudonymizer(sb.Pepper)
-	conns, err := connectorSet(c, secretStore)
+	conns, err := connectorSet(c, secretStore, tr)
 	if err != nil {
 		return err
 	}
@@ -144,7 +159,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if c.SendTimeout >= c.JobLease {
 		return fmt.Errorf("--send-timeout (%s) must be shorter than --job-lease (%s)", c.SendTimeout, c.JobLease)
 	}
-	worker := delivery.New(s, conns, registry, delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
+	worker := delivery.New(s, conns, tr.decider(registry), delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
 		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
 	authz, err := access.NewEnforcer(ctx, s)
 	if err != nil {
@@ -168,7 +183,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return err
 	}
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           tr.handler(srv.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -197,7 +212,10 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	go func() { defer wg.Done(); pipeline.RunExpiry(workerCtx, time.Minute, log) }()
 	go func() { defer wg.Done(); sb.watchSigner(workerCtx, c.Secrets.KeyRefresh, log) }()
 	go func() { defer wg.Done(); _ = (&store.CheckpointJob{Logs: logs, Log: log}).Run(workerCtx) }()
-	go func() { defer wg.Done(); _ = (&store.RetentionJob{Store: s, Logs: logs, Log: log}).Run(workerCtx) }()
+	go func() {
+		defer wg.Done()
+		_ = (&store.RetentionJob{Store: s, Logs: logs, Log: log, Observe: func(err error) { metrics.ObserveJob("retention", err) }}).Run(workerCtx)
+	}()
 	if c.Secrets.Rotator && len(rotator.Rotations) > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = rotator.Run(workerCtx) }()
@@ -229,7 +247,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 // connectorSet builds the connectors by name. Real connectors are wrapped
 // in the rate limiter, which keeps each bot under Telegram's limits; the
 // account lease makes those buckets the account's, across processes.
-func connectorSet(c *config, sec *secrets.CachedStore) (map[string]connectors.Connector, error) {
+func connectorSet(c *config, sec *secrets.CachedStore, tr traced) (map[string]connectors.Connector, error) {
 	limiter := ratelimit.New(ratelimit.Config{BotPerSecond: c.BotPerSecond})
 	bot, err := botapi.New(botapi.Config{BaseURL: c.BotAPIURL, Tokens: botapi.SecretTokens{Store: sec, Invalidate: sec.Invalidate}})
 	if err != nil {
@@ -239,10 +257,12 @@ func connectorSet(c *config, sec *secrets.CachedStore) (map[string]connectors.Co
 	if err != nil {
 		return nil, err
 	}
+	limit := func(c connectors.Connector) connectors.Connector { return ratelimit.Wrap(c, limiter) }
+	unlimited := func(c connectors.Connector) connectors.Connector { return c }
 	return map[string]connectors.Connector{
-		herald.ConnectorSandbox: &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")},
-		herald.ConnectorBotAPI:  ratelimit.Wrap(bot, limiter),
-		herald.ConnectorMTProto: ratelimit.Wrap(mt, limiter),
+		herald.ConnectorSandbox: tr.connector(herald.ConnectorSandbox, &sandbox.Connector{Journal: filepath.Join(c.DataDir, "sandbox.jsonl")}, unlimited),
+		herald.ConnectorBotAPI:  tr.connector(herald.ConnectorBotAPI, bot, limit),
+		herald.ConnectorMTProto: tr.connector(herald.ConnectorMTProto, mt, limit),
 	}, nil
 }
 

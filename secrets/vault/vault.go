@@ -56,6 +56,9 @@ type Config struct {
 	MaxRetries   int           // default DefaultMaxRetries; negative disables retries
 	TLS          *api.TLSConfig
 	Logger       *slog.Logger // default slog.Default(); never receives values
+	// WrapTransport, when set, wraps the HTTP transport (after TLS is
+	// configured), e.g. in tracing spans.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client talks to one Vault. It implements secrets.Store (KV v2) and offers
@@ -118,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		if err := ac.ConfigureTLS(cfg.TLS); err != nil {
 			return nil, fmt.Errorf("vault: configure TLS: %w", err)
 		}
+	}
+	if cfg.WrapTransport != nil && ac.HttpClient != nil {
+		ac.HttpClient.Transport = cfg.WrapTransport(ac.HttpClient.Transport)
 	}
 	client, err := api.NewClient(ac)
 	if err != nil {
