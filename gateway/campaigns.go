@@ -27,7 +27,7 @@ type CampaignSubmitter struct{ Pipeline *Pipeline }
 // SubmitRecipient submits (or dry-runs) one recipient's action.
 func (cs CampaignSubmitter) SubmitRecipient(ctx context.Context, p herald.Principal, s fanout.Submission, dryRun bool) (fanout.Outcome, error) {
 	at := s.ScheduleAt
-	res, err := cs.Pipeline.Submit(ctx, p, ActionRequest{Kind: s.Kind, Account: s.Account, Target: s.Contact, Purpose: s.Purpose,
+	res, err := cs.Pipeline.Submit(ctx, p, ActionRequest{Kind: s.Kind, Account: s.Account, Target: s.Target, Purpose: s.Purpose,
 		Content: s.Content, ScheduleAt: &at}, SubmitOptions{IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact), DryRun: dryRun})
 	if herald.ErrorCode(err) == herald.CodeIdempotencyReuse && !dryRun {
 		// The recipient was submitted before a crash with a message that

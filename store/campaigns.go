@@ -271,6 +271,9 @@ type Recipient struct {
 	Reason   string    `json:"reason,omitempty"`
 	// ActionStatus is the status of the recipient's action, when read with results.
 	ActionStatus string `json:"action_status,omitempty"`
+	// ChatID is the contact's chat, read with pending recipients for the
+	// submit ("" when the contact was erased since). Never serialised.
+	ChatID string `json:"-"`
 }
 
 // Recipient statuses.
@@ -324,8 +327,6 @@ func (t *Tx) MaterializeRecipients(ctx context.Context, org, campaign string, rs
 	return err
 }
 
-const recipientColumns = `campaign_id, contact_id, seq, account_id, send_at, status, action_id, reason`
-
 func scanRecipient(r row, extra ...any) (Recipient, error) {
 	var (
 		x      Recipient
@@ -344,18 +345,21 @@ func scanRecipient(r row, extra ...any) (Recipient, error) {
 // PendingRecipients returns up to limit of a campaign's recipients not yet
 // submitted, in fan-out order.
 func (q *queries) PendingRecipients(ctx context.Context, org, campaign string, limit int) ([]Recipient, error) {
-	rs, err := q.q.query(ctx, `SELECT `+recipientColumns+` FROM campaign_recipients
-		WHERE campaign_id = $1 AND org_id = $2 AND status = 'pending' ORDER BY seq LIMIT $3`, campaign, org, limit)
+	rs, err := q.q.query(ctx, `SELECT r.campaign_id, r.contact_id, r.seq, r.account_id, r.send_at, r.status, r.action_id, r.reason, COALESCE(c.chat_id, '')
+		FROM campaign_recipients r LEFT JOIN contacts c ON c.id = r.contact_id AND c.org_id = r.org_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND r.status = 'pending' ORDER BY r.seq LIMIT $3`, campaign, org, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pending recipients: %w", err)
 	}
 	defer rs.Close()
 	var out []Recipient
 	for rs.Next() {
-		r, err := scanRecipient(rs)
+		var chat string
+		r, err := scanRecipient(rs, &chat)
 		if err != nil {
 			return nil, fmt.Errorf("pending recipients: %w", err)
 		}
+		r.ChatID = chat
 		out = append(out, r)
 	}
 	return out, rs.Err()

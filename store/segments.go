@@ -185,13 +185,14 @@ func segmentWhere(org string, f campaigns.Filter) (string, []any) {
 // place it (its time zone).
 type Member struct {
 	ID       string
+	ChatID   string
 	Timezone string
 }
 
 // SegmentMembers evaluates f over org's contacts now, in id order.
 func (q *queries) SegmentMembers(ctx context.Context, org string, f campaigns.Filter) ([]Member, error) {
 	where, args := segmentWhere(org, f)
-	return q.members(ctx, `SELECT c.id, c.timezone FROM contacts c WHERE `+where+` ORDER BY c.id`, args...)
+	return q.members(ctx, `SELECT c.id, c.chat_id, c.timezone FROM contacts c WHERE `+where+` ORDER BY c.id`, args...)
 }
 
 // ContactMembers returns those of ids that are org's contacts, in id order.
@@ -200,7 +201,7 @@ func (q *queries) ContactMembers(ctx context.Context, org string, ids []string) 
 		return nil, nil
 	}
 	in, args := inList(2, ids)
-	return q.members(ctx, `SELECT c.id, c.timezone FROM contacts c WHERE c.org_id = $1 AND c.id IN (`+in+`) ORDER BY c.id`, append([]any{org}, args...)...)
+	return q.members(ctx, `SELECT c.id, c.chat_id, c.timezone FROM contacts c WHERE c.org_id = $1 AND c.id IN (`+in+`) ORDER BY c.id`, append([]any{org}, args...)...)
 }
 
 func (q *queries) members(ctx context.Context, sql string, args ...any) ([]Member, error) {
@@ -212,7 +213,7 @@ func (q *queries) members(ctx context.Context, sql string, args ...any) ([]Membe
 	var out []Member
 	for rs.Next() {
 		var m Member
-		if err := rs.Scan(&m.ID, &m.Timezone); err != nil {
+		if err := rs.Scan(&m.ID, &m.ChatID, &m.Timezone); err != nil {
 			return nil, fmt.Errorf("evaluate segment: %w", err)
 		}
 		out = append(out, m)

@@ -30,6 +30,9 @@ import (
 // Submission is one recipient's action, as the pipeline receives it.
 type Submission struct {
 	Campaign, Contact, Account string
+	// Target is the contact's chat: the pipeline resolves it to the
+	// contact again, so counting, consent and delivery see one person.
+	Target string
 	Kind, Purpose              string
 	Content                    herald.Content
 	ScheduleAt                 time.Time
@@ -293,7 +296,7 @@ func Plan(ctx context.Context, s *store.Store, c campaigns.Campaign) (PlanResult
 			loc = campaigns.LoadZone(m.Timezone, orgZone)
 			zones[m.Timezone] = loc
 		}
-		rc := store.Recipient{Campaign: c.ID, Contact: m.ID, SendAt: campaigns.SendTime(p.Start, loc, c.Spec.Window)}
+		rc := store.Recipient{Campaign: c.ID, Contact: m.ID, ChatID: m.ChatID, SendAt: campaigns.SendTime(p.Start, loc, c.Spec.Window)}
 		acct, err := campaigns.Assign(m.ID, c.Spec.Accounts, usable)
 		switch {
 		case err != nil:
@@ -338,13 +341,18 @@ func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending 
 			done = append(done, rc)
 			continue
 		}
+		if rc.ChatID == "" {
+			rc.Status, rc.Reason = store.RecipientSkipped, "contact.erased"
+			done = append(done, rc)
+			continue
+		}
 		content, missing := c.Spec.Template.Fill(labels[rc.Contact].Attributes)
 		if len(missing) > 0 {
 			rc.Status, rc.Reason = store.RecipientInvalid, "template.missing_variable:"+missing[0]
 			done = append(done, rc)
 			continue
 		}
-		out, err := r.Submit.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Account: rc.Account,
+		out, err := r.Submit.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Target: rc.ChatID, Account: rc.Account,
 			Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt}, false)
 		var he *herald.Error
 		switch {

@@ -84,7 +84,7 @@ func Predict(ctx context.Context, s *store.Store, sub Submitter, p herald.Princi
 				smp.Outcome, smp.Rules = "invalid", []string{"template.missing_variable:" + missing[0]}
 			} else {
 				smp.Content = content
-				out, err := sub.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Account: rc.Account,
+				out, err := sub.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Target: rc.ChatID, Account: rc.Account,
 					Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt}, true)
 				var he *herald.Error
 				switch {
