@@ -131,7 +131,7 @@ func TestCampaignKeepsEveryPerRecipientGuarantee(t *testing.T) {
 
 		camp := e.post("/v1/campaigns", op, map[string]any{"name": "Spring", "kind": "send_message", "purpose": "marketing",
 			"template": map[string]any{"text": "Hi <b>{{first_name}}</b>, spring is here", "parse_mode": "HTML"},
-			"segment": segID, "accounts": []string{e.account.ID}}, http.StatusCreated)
+			"segment":  segID, "accounts": []string{e.account.ID}}, http.StatusCreated)
 		cid := camp.str("id")
 		before := e.counts()
 		dry := e.post("/v1/campaigns/"+cid+"/dry-run?samples=5", op, nil, http.StatusOK)

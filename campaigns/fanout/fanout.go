@@ -32,10 +32,10 @@ type Submission struct {
 	Campaign, Contact, Account string
 	// Target is the contact's chat: the pipeline resolves it to the
 	// contact again, so counting, consent and delivery see one person.
-	Target string
-	Kind, Purpose              string
-	Content                    herald.Content
-	ScheduleAt                 time.Time
+	Target        string
+	Kind, Purpose string
+	Content       herald.Content
+	ScheduleAt    time.Time
 }
 
 // Outcome is what the pipeline made of a submission.
