@@ -38,7 +38,7 @@ func SeedContactsForTest(ctx context.Context, s *Store, org string, cs []SeedCon
 				opted, source = &now, "seed"
 			}
 			n := len(cargs)
-			contacts = append(contacts, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+7))
+			contacts = append(contacts, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+8))
 			cargs = append(cargs, ids[i], org, c.ChatID, c.Timezone, c.Language, opted, source, now)
 			for _, tag := range c.Tags {
 				n := len(targs)
