@@ -138,3 +138,18 @@ func Assign(contact string, accounts []string, usable func(string) bool) (string
 	}
 	return best, nil
 }
+
+// Contains reports whether t's wall clock in loc is inside w.
+func (w Window) Contains(t time.Time, loc *time.Location) bool {
+	from, ok1 := parseHHMM(w.From)
+	to, ok2 := parseHHMM(w.To)
+	if !ok1 || !ok2 || from == to {
+		return false
+	}
+	l := t.In(loc)
+	clock := time.Duration(l.Hour())*time.Hour + time.Duration(l.Minute())*time.Minute
+	if from < to {
+		return clock >= from && clock < to
+	}
+	return clock >= from || clock < to
+}

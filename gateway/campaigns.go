@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/campaigns"
+	"github.com/heraldhq/herald/campaigns/calendar"
 	"github.com/heraldhq/herald/campaigns/fanout"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/store"
@@ -71,6 +72,7 @@ func (s *Server) campaignRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/campaigns/:id/cancel", s.moveCampaign(campaigns.StatusCancelled))
 	v1.GET("/campaigns/:id/results", s.campaignResults)
 	v1.GET("/campaigns/:id/recipients", s.campaignRecipients)
+	v1.GET("/calendar", s.calendar)
 }
 
 type segmentRequest struct {
@@ -208,19 +210,18 @@ func (s *Server) previewSegment(c *gin.Context) {
 	writeJSON(c, http.StatusOK, gin.H{"segment": seg.ID, "purpose": purpose, "preview": pv})
 }
 
-// previewOptions reads the policy parameters a preview estimates with: the
-// bundle defaults under the organisation's overrides.
-func (s *Server) previewOptions(ctx context.Context, org, purpose string) (store.PreviewOptions, error) {
-	o := store.PreviewOptions{Purpose: purpose, Now: s.Store.Now()}
+// paramGetter reads the policy parameters: the bundle defaults under the
+// organisation's overrides.
+func (s *Server) paramGetter(ctx context.Context, org string) (func(path ...string) any, error) {
 	params, err := policies.DefaultParams()
 	if err != nil {
-		return o, fmt.Errorf("policy defaults: %w", err)
+		return nil, fmt.Errorf("policy defaults: %w", err)
 	}
 	over, err := s.Store.PolicyParams(ctx, org)
 	if err != nil {
-		return o, err
+		return nil, err
 	}
-	get := func(path ...string) any {
+	return func(path ...string) any {
 		for _, m := range []map[string]any{over, params} {
 			var v any = m
 			for _, k := range path {
@@ -232,6 +233,15 @@ func (s *Server) previewOptions(ctx context.Context, org, purpose string) (store
 			}
 		}
 		return nil
+	}, nil
+}
+
+// previewOptions reads the policy parameters a preview estimates with.
+func (s *Server) previewOptions(ctx context.Context, org, purpose string) (store.PreviewOptions, error) {
+	o := store.PreviewOptions{Purpose: purpose, Now: s.Store.Now()}
+	get, err := s.paramGetter(ctx, org)
+	if err != nil {
+		return o, err
 	}
 	if n, ok := get("frequency", "recipient", purpose, "per_day").(float64); ok {
 		o.DailyCap = int(n)
@@ -247,6 +257,60 @@ func (s *Server) previewOptions(ctx context.Context, org, purpose string) (store
 		o.ConsentMaxAge = time.Duration(m*30*24) * time.Hour
 	}
 	return o, nil
+}
+
+// calendar answers GET /v1/calendar?from=YYYY-MM-DD&to=YYYY-MM-DD (UTC
+// days, to exclusive, at most calendar.MaxDays).
+func (s *Server) calendar(c *gin.Context) {
+	if !s.authorize(c, "actions", "read") {
+		return
+	}
+	var fe []herald.FieldError
+	day := func(name string) time.Time {
+		t, err := time.Parse(time.DateOnly, c.Query(name))
+		if err != nil {
+			fe = append(fe, herald.FieldError{Field: name, Message: "is required: a date, YYYY-MM-DD"})
+		}
+		return t
+	}
+	from, to := day("from"), day("to")
+	if len(fe) == 0 && (!to.After(from) || to.Sub(from) > calendar.MaxDays*24*time.Hour) {
+		fe = append(fe, herald.FieldError{Field: "to", Message: fmt.Sprintf("must be 1–%d days after from", calendar.MaxDays)})
+	}
+	if len(fe) > 0 {
+		writeProblem(c, herald.Invalid(fe...))
+		return
+	}
+	ctx := c.Request.Context()
+	p := principal(c)
+	get, err := s.paramGetter(ctx, p.Org)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	o := calendar.Options{DailyCap: map[string]int{}}
+	for _, purpose := range herald.Purposes {
+		if n, ok := get("frequency", "recipient", purpose, "per_day").(float64); ok {
+			o.DailyCap[purpose] = int(n)
+		}
+	}
+	if on, _ := get("quiet_hours", "enabled").(bool); on {
+		o.QuietFrom, _ = get("quiet_hours", "start").(string)
+		o.QuietTo, _ = get("quiet_hours", "end").(string)
+		if list, ok := get("quiet_hours", "exempt_purposes").([]any); ok {
+			for _, v := range list {
+				if s, ok := v.(string); ok {
+					o.QuietExempt = append(o.QuietExempt, s)
+				}
+			}
+		}
+	}
+	days, err := calendar.Build(ctx, s.Store, p.Org, from, to, o)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, gin.H{"from": c.Query("from"), "to": c.Query("to"), "days": days})
 }
 
 func intQuery(c *gin.Context, name string, def, lo, hi int) (int, *herald.FieldError) {

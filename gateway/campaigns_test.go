@@ -447,3 +447,98 @@ func TestCampaignBadInputChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestCalendarFlagsConflicts: the calendar shows queued actions and planned
+// campaigns per account and day, and flags two campaigns reaching the same
+// people over a daily cap of 1, a campaign landing in most recipients'
+// quiet hours, and a user account over its safe daily volume.
+func TestCalendarFlagsConflicts(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		op := e.keys[herald.RoleOperator]
+		chats := make([]string, 40)
+		for i := range chats {
+			chats[i] = fmt.Sprint(8000 + i)
+		}
+		ids := e.importPeople(chats...)
+		for _, id := range ids[:3] {
+			e.label(id, map[string]any{"add_tags": []string{"trio"}})
+		}
+		user, err := e.s.CreateAccount(context.Background(), herald.Account{Org: e.org.ID, Name: "ann", Kind: herald.AccountUser, Connector: herald.ConnectorSandbox})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg := e.post("/v1/segments", op, map[string]any{"name": "Trio", "filter": map[string]any{"tags": []string{"trio"}}}, http.StatusCreated).str("id")
+		tomorrow := time.Date(2026, 3, 11, 10, 0, 0, 0, time.UTC)
+		mk := func(name string, start time.Time, audience map[string]any, account string) string {
+			body := map[string]any{"name": name, "kind": "send_message", "purpose": "marketing", "template": map[string]any{"text": "Hello"},
+				"accounts": []string{account}, "start_at": start.Format(time.RFC3339)}
+			for k, v := range audience {
+				body[k] = v
+			}
+			id := e.post("/v1/campaigns", op, body, http.StatusCreated).str("id")
+			e.post("/v1/campaigns/"+id+"/schedule", op, nil, http.StatusOK)
+			return id
+		}
+		a := mk("A", tomorrow, map[string]any{"segment": seg}, e.account.ID)
+		bb := mk("B", tomorrow.Add(2*time.Hour), map[string]any{"segment": seg}, e.account.ID)
+		night := mk("Night", tomorrow.Add(12*time.Hour), map[string]any{"contacts": ids[3:8]}, e.account.ID) // 23:00 Berlin
+		crowd := mk("Crowd", tomorrow.Add(24*time.Hour), map[string]any{"contacts": ids[:40]}, user.ID)
+		req := e.sendReq("8039", "marketing", "Your offer")
+		req["schedule_at"] = tomorrow.Add(time.Hour).Format(time.RFC3339)
+		e.post("/v1/actions", op, req, http.StatusCreated)
+
+		r := e.do("GET", "/v1/calendar?from=2026-03-10&to=2026-03-13", op, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("calendar: %d %s", r.status, r.raw)
+		}
+		days, _ := r.body["days"].([]any)
+		if len(days) != 3 {
+			t.Fatalf("days: %s", r.raw)
+		}
+		kinds := func(d any) map[string][]string {
+			out := map[string][]string{}
+			for _, c := range d.(map[string]any)["conflicts"].([]any) {
+				cm := c.(map[string]any)
+				var who []string
+				list, _ := cm["campaigns"].([]any)
+				for _, x := range list {
+					who = append(who, x.(string))
+				}
+				if acc, _ := cm["account"].(string); acc != "" {
+					who = append(who, acc)
+				}
+				out[cm["kind"].(string)] = append(out[cm["kind"].(string)], strings.Join(who, ","))
+			}
+			return out
+		}
+		if k := kinds(days[0]); len(k) != 0 {
+			t.Errorf("today: unexpected conflicts %v", k)
+		}
+		d1 := kinds(days[1])
+		if len(d1["overlap_cap"]) != 1 || d1["overlap_cap"][0] != a+","+bb || len(d1["quiet_hours"]) != 1 || d1["quiet_hours"][0] != night || len(d1["account_volume"]) != 0 {
+			t.Errorf("tomorrow's conflicts: %v", d1)
+		}
+		d2 := kinds(days[2])
+		if len(d2["account_volume"]) != 1 || d2["account_volume"][0] != user.ID {
+			t.Errorf("day after: %v", d2)
+		}
+		_ = crowd
+		var scheduled, planned int
+		for _, ad := range days[1].(map[string]any)["accounts"].([]any) {
+			m := ad.(map[string]any)
+			if m["account"] == e.account.ID {
+				scheduled, planned = num(m["scheduled_actions"]), num(m["planned_recipients"])
+			}
+		}
+		if scheduled != 1 || planned != 11 {
+			t.Errorf("tomorrow's bot: %d scheduled actions, %d planned recipients; want 1 and 11 (3+3+5)", scheduled, planned)
+		}
+		if r := e.do("GET", "/v1/calendar?from=2026-03-10", op, nil); r.status != 422 || r.str("code") != "validation_failed" {
+			t.Errorf("calendar without to: %d %s", r.status, r.raw)
+		}
+		if r := e.do("GET", "/v1/calendar?from=2026-03-10&to=2026-09-10", op, nil); r.status != 422 {
+			t.Errorf("calendar of six months: %d", r.status)
+		}
+	})
+}
