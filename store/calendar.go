@@ -47,3 +47,16 @@ func (q *queries) RecipientMembers(ctx context.Context, org, campaign string) ([
 	return q.members(ctx, `SELECT c.id, c.chat_id, c.timezone FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
 		WHERE r.campaign_id = $1 AND r.org_id = $2 AND r.status IN ('pending','submitted') ORDER BY c.id`, campaign, org)
 }
+
+// CampaignStateCounts counts every organisation's campaigns by status, and
+// the recipients of unfinished campaigns by recipient status (for metrics:
+// no organisation or campaign in the result).
+func (q *queries) CampaignStateCounts(ctx context.Context) (campaignsByStatus, recipientsByStatus map[string]int, err error) {
+	campaignsByStatus, err = q.countByAccount(ctx, `SELECT status, count(*) FROM campaigns GROUP BY status`)
+	if err != nil {
+		return nil, nil, err
+	}
+	recipientsByStatus, err = q.countByAccount(ctx, `SELECT r.status, count(*) FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id
+		WHERE c.status IN ('scheduled','running','paused') GROUP BY r.status`)
+	return campaignsByStatus, recipientsByStatus, err
+}
