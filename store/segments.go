@@ -272,27 +272,45 @@ func (q *queries) PreviewSegment(ctx context.Context, org string, f campaigns.Fi
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	// One pass over the segment with two outer joins (the purpose's
-	// consent row, and the recipient's counting sends in the cap window
-	// aggregated once) rather than correlated subqueries per contact: both
-	// databases then join the 100,000 rows in one sweep.
+	// PostgreSQL: one pass over the segment with two outer joins (the
+	// purpose's consent row, and the recipient's counting sends in the cap
+	// window aggregated once), which it hash-joins. SQLite plans that join
+	// badly (measured 6× slower) and answers correlated subqueries by index
+	// lookups in-process, so it gets those.
 	purpose := arg(o.Purpose)
-	noBasis := "0=1"
+	pg := q.d.name == "postgres"
+	noBasis, expired, capped, from := "0=1", "0=1", "0=1", "contacts c"
+	consentRow := func(extra string) string {
+		return `EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = ` + purpose + extra + `)`
+	}
+	if pg {
+		from = `contacts c LEFT JOIN consents k ON k.contact_id = c.id AND k.purpose = ` + purpose
+	}
 	if o.ConsentRequired {
-		noBasis = "k.contact_id IS NULL"
+		noBasis = "NOT " + consentRow("")
+		if pg {
+			noBasis = "k.contact_id IS NULL"
+		}
+		if o.ConsentMaxAge > 0 {
+			cond := " AND k.basis = 'consent' AND k.granted_at < " + arg(o.Now.Add(-o.ConsentMaxAge))
+			expired = consentRow(cond)
+			if pg {
+				expired = "k.contact_id IS NOT NULL" + cond
+			}
+		}
 	}
-	expired := "0=1"
-	if o.ConsentMaxAge > 0 && o.ConsentRequired {
-		expired = "k.basis = 'consent' AND k.granted_at < " + arg(o.Now.Add(-o.ConsentMaxAge))
-	}
-	capped, capJoin := "0=1", ""
 	if o.DailyCap > 0 {
-		capJoin = ` LEFT JOIN (SELECT a.contact_id, count(*) AS n FROM actions a WHERE a.org_id = $1 AND a.purpose = ` + purpose +
-			` AND a.contact_id IS NOT NULL AND a.status IN (` + countingStatuses + `) AND a.send_at >= ` + arg(o.Now.Add(-24*time.Hour)) +
-			` AND a.send_at < ` + arg(o.Now.Add(24*time.Hour)) + ` GROUP BY a.contact_id) sent ON sent.contact_id = c.id`
-		capped = "sent.n >= " + arg(o.DailyCap)
+		window := ` AND a.status IN (` + countingStatuses + `) AND a.send_at >= ` + arg(o.Now.Add(-24*time.Hour)) +
+			` AND a.send_at < ` + arg(o.Now.Add(24*time.Hour))
+		if pg {
+			from += ` LEFT JOIN (SELECT a.contact_id, count(*) AS n FROM actions a WHERE a.org_id = $1 AND a.purpose = ` + purpose +
+				` AND a.contact_id IS NOT NULL` + window + ` GROUP BY a.contact_id) sent ON sent.contact_id = c.id`
+			capped = "sent.n >= " + arg(o.DailyCap)
+		} else {
+			capped = `(SELECT count(*) FROM actions a WHERE a.org_id = $1 AND a.contact_id = c.id AND a.purpose = ` + purpose + window +
+				`) >= ` + arg(o.DailyCap)
+		}
 	}
-	from := `contacts c LEFT JOIN consents k ON k.contact_id = c.id AND k.purpose = ` + purpose + capJoin
 	reason := `CASE WHEN c.opted_out_at IS NOT NULL THEN '` + ExcludedOptedOut + `'
 		WHEN ` + noBasis + ` THEN '` + ExcludedNoLegalBasis + `'
 		WHEN ` + expired + ` THEN '` + ExcludedConsentExpired + `'
