@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
 )
@@ -53,24 +52,11 @@ type Segment struct {
 // an upload.
 const maxFilterValues = 100
 
-// ValidTag reports whether s can be a contact tag: 1–64 characters of
-// visible text, no control characters.
-func ValidTag(s string) bool {
-	if s == "" || len(s) > 64 || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == ',' || r == ';' {
-			return false
-		}
-	}
-	return true
-}
+// ValidTag reports whether s can be a contact tag (see herald.ValidTag).
+func ValidTag(s string) bool { return herald.ValidTag(s) }
 
 // ValidAttributeValue reports whether s can be an attribute value.
-func ValidAttributeValue(s string) bool {
-	return len(s) <= 1024 && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
+func ValidAttributeValue(s string) bool { return herald.ValidAttributeValue(s) }
 
 // Validate returns the filter's field errors.
 func (f Filter) Validate() []herald.FieldError {

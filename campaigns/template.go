@@ -26,11 +26,8 @@ type Template struct {
 // attribute names.
 var placeholder = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 
-// attributeName is what an attribute (and so a variable) may be called.
-var attributeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-
 // ValidAttributeName reports whether name can be an attribute and a template variable.
-func ValidAttributeName(name string) bool { return attributeName.MatchString(name) }
+func ValidAttributeName(name string) bool { return herald.ValidAttributeName(name) }
 
 // Variables lists the template's variable names, in first-use order.
 func (t Template) Variables() []string {

@@ -542,3 +542,38 @@ func TestCalendarFlagsConflicts(t *testing.T) {
 		}
 	})
 }
+
+// TestImportCarriesTagsAndAttributes: JSON and CSV imports set tags and
+// attributes that segments and templates then use; a bad tag rejects the
+// whole import.
+func TestImportCarriesTagsAndAttributes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		co, op := e.keys[herald.RoleComplianceOfficer], e.keys[herald.RoleOperator]
+		r := e.do("POST", "/v1/contacts:import", co, []map[string]any{{"chat_id": "601", "purpose": "marketing", "legal_basis": "consent",
+			"source": "form", "tags": []string{"vip"}, "attributes": map[string]any{"first_name": "Ann"}}})
+		if r.status != http.StatusOK {
+			t.Fatalf("json import: %d %s", r.status, r.raw)
+		}
+		csvBody := "chat_id,purpose,legal_basis,source,tags,attr.first_name\n602,marketing,consent,form,vip; new,Bob\n603,marketing,consent,form,,\n"
+		r = e.do("POST", "/v1/contacts:import", co, []byte(csvBody), "Content-Type", "text/csv")
+		if r.status != http.StatusOK {
+			t.Fatalf("csv import: %d %s", r.status, r.raw)
+		}
+		ids := r.body["contacts"].([]any)
+		l := e.do("GET", "/v1/contacts/"+ids[0].(string)+"/labels", op, nil)
+		if !strings.Contains(string(l.raw), `"tags":["new","vip"]`) || !strings.Contains(string(l.raw), `"first_name":"Bob"`) {
+			t.Fatalf("labels after csv import: %s", l.raw)
+		}
+		seg := e.post("/v1/segments", op, map[string]any{"name": "VIP", "filter": map[string]any{"tags": []string{"vip"}}}, http.StatusCreated).str("id")
+		pv := e.do("GET", "/v1/segments/"+seg+"/preview", op, nil)
+		if num(path(pv.body, "preview")["count"]) != 2 {
+			t.Fatalf("vip segment: %s", pv.raw)
+		}
+		before := e.counts()
+		r = e.do("POST", "/v1/contacts:import", co, []byte("chat_id,purpose,legal_basis,source,tags\n604,marketing,consent,form,a\x01b\n"), "Content-Type", "text/csv")
+		if r.status != 422 || r.str("code") != "import_rejected" || e.counts() != before {
+			t.Fatalf("bad tag: %d %s", r.status, r.raw)
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/heraldhq/herald"
 )
 
 // ContactLabels are a contact's tags and attributes: what segments filter
@@ -78,6 +80,18 @@ func (q *queries) addTags(ctx context.Context, org, contact string, tags []strin
 		}
 	}
 	return nil
+}
+
+// importLabels applies an import row's tags (added) and attributes (set).
+func (t *Tx) importLabels(ctx context.Context, org, contact string, r herald.ContactImportRow) error {
+	if len(r.Tags) == 0 && len(r.Attributes) == 0 {
+		return nil
+	}
+	p := LabelsPatch{AddTags: r.Tags, Attributes: make(map[string]*string, len(r.Attributes))}
+	for k, v := range r.Attributes {
+		p.Attributes[k] = &v
+	}
+	return t.PatchContactLabels(ctx, org, contact, p)
 }
 
 // ContactLabels returns one of org's contacts' labels.
