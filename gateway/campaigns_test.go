@@ -14,14 +14,40 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/campaigns/fanout"
 	"github.com/heraldhq/herald/gateway"
+	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
 )
 
+var (
+	campaignEngineOnce sync.Once
+	campaignEng        *policies.Engine
+	campaignEngErr     error
+)
+
+// campaignEngine is the default bundle with a generous evaluation deadline:
+// these tests are about campaign semantics, and on a loaded two-core box
+// under the race detector a decision can miss the production 50 ms
+// deadline and fail closed (policy.error), which other tests cover.
+func campaignEngine(t testing.TB) *policies.Engine {
+	campaignEngineOnce.Do(func() {
+		campaignEng, campaignEngErr = policies.Compile(context.Background(), policies.DefaultBundle(), policies.EvalTimeout(10*time.Second))
+	})
+	if campaignEngErr != nil {
+		t.Fatalf("compile default bundle: %v", campaignEngErr)
+	}
+	return campaignEng
+}
+
+// newCampaignEnv is newEnv with campaignEngine.
+func newCampaignEnv(t testing.TB, b storetest.Backend) *env {
+	return newEnvWith(t, b, campaignEngine(t))
+}
+
 // runner is a fan-out runner over e's store, submitting through a real
 // pipeline (same authorizer, same policy engine as e's HTTP API).
 func (e *env) runner(id string) *fanout.Runner {
-	pl := &gateway.Pipeline{Store: e.s, Authz: e.authz, Decider: defaultEngine(e.t)}
+	pl := &gateway.Pipeline{Store: e.s, Authz: e.authz, Decider: campaignEngine(e.t)}
 	return &fanout.Runner{Store: e.s, Submit: gateway.CampaignSubmitter{Pipeline: pl}, ID: id, Yield: time.Microsecond}
 }
 
@@ -99,7 +125,7 @@ func path(m map[string]any, keys ...string) map[string]any {
 // exactly that; a second fan-out pass creates nothing new.
 func TestCampaignKeepsEveryPerRecipientGuarantee(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op, co := e.keys[herald.RoleOperator], e.keys[herald.RoleComplianceOfficer]
 		ids := e.importPeople("1001", "1002", "1003", "1004", "1005", "1006")
 		ann, bob, opted, capped, nameless, outsider := ids[0], ids[1], ids[2], ids[3], ids[4], ids[5]
@@ -204,7 +230,7 @@ func TestCampaignKeepsEveryPerRecipientGuarantee(t *testing.T) {
 // once; the sandbox records exactly one message to them.
 func TestOverlappingCampaignsRespectTheCap(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op := e.keys[herald.RoleOperator]
 		ids := e.importPeople("2001", "2002", "2003")
 		for _, id := range ids {
@@ -245,7 +271,8 @@ func TestOverlappingCampaignsRespectTheCap(t *testing.T) {
 			deferred += num(path(rs, "by_action_status")["scheduled"])
 		}
 		if deferred != 3 {
-			t.Fatalf("%d recipients deferred, want 3 (the second campaign's)", deferred)
+			t.Fatalf("%d recipients deferred, want 3 (the second campaign's): %s / %s", deferred,
+				e.do("GET", "/v1/campaigns/"+cids[0]+"/results", op, nil).raw, e.do("GET", "/v1/campaigns/"+cids[1]+"/results", op, nil).raw)
 		}
 	})
 }
@@ -257,7 +284,7 @@ func TestOverlappingCampaignsRespectTheCap(t *testing.T) {
 // entry, and illegal moves are refused.
 func TestCampaignPauseResumeCancel(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op := e.keys[herald.RoleOperator]
 		ids := e.importPeople("3001", "3002", "3003", "3004")
 		mk := func(name string, contacts []string) string {
@@ -337,7 +364,7 @@ func (c *crashingSubmitter) SubmitRecipient(ctx context.Context, p herald.Princi
 // sandbox gets every recipient exactly once.
 func TestFanoutResumesWithoutDuplicates(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op := e.keys[herald.RoleOperator]
 		chats := make([]string, 25)
 		for i := range chats {
@@ -358,8 +385,9 @@ func TestFanoutResumesWithoutDuplicates(t *testing.T) {
 		e.runFanout(e.runner("resumes"))
 		e.deliverAll()
 		got := e.delivered()
-		if len(got) != 25 {
-			t.Fatalf("delivered to %d chats, want 25", len(got))
+		res := path(e.do("GET", "/v1/campaigns/"+c.str("id")+"/results", op, nil).body, "results")
+		if len(got) != 25 || num(path(res, "by_action_status")["delivered"]) != 25 {
+			t.Fatalf("delivered to %d chats, want 25: %s", len(got), e.do("GET", "/v1/campaigns/"+c.str("id")+"/results", op, nil).raw)
 		}
 		for chat, n := range got {
 			if n != 1 {
@@ -377,7 +405,7 @@ func TestFanoutResumesWithoutDuplicates(t *testing.T) {
 // sees none of it.
 func TestCampaignBadInputChangesNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op, co := e.keys[herald.RoleOperator], e.keys[herald.RoleComplianceOfficer]
 		ids := e.importPeople("7001")
 		before := e.counts()
@@ -454,7 +482,7 @@ func TestCampaignBadInputChangesNothing(t *testing.T) {
 // quiet hours, and a user account over its safe daily volume.
 func TestCalendarFlagsConflicts(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		op := e.keys[herald.RoleOperator]
 		chats := make([]string, 40)
 		for i := range chats {
@@ -548,7 +576,7 @@ func TestCalendarFlagsConflicts(t *testing.T) {
 // whole import.
 func TestImportCarriesTagsAndAttributes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
-		e := newEnv(t, b)
+		e := newCampaignEnv(t, b)
 		co, op := e.keys[herald.RoleComplianceOfficer], e.keys[herald.RoleOperator]
 		r := e.do("POST", "/v1/contacts:import", co, []map[string]any{{"chat_id": "601", "purpose": "marketing", "legal_basis": "consent",
 			"source": "form", "tags": []string{"vip"}, "attributes": map[string]any{"first_name": "Ann"}}})

@@ -123,7 +123,16 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 		if !ok {
 			continue
 		}
-		n, err := r.advance(ctx, c)
+		// Re-read under the lease: another runner may have moved it since
+		// the list was read (started it, or finished it).
+		c, err = r.Store.GetCampaign(ctx, c.Org, c.ID)
+		if err != nil {
+			return total, err
+		}
+		n := 0
+		if c.Status == campaigns.StatusScheduled || c.Status == campaigns.StatusRunning {
+			n, err = r.advance(ctx, c)
+		}
 		total += n
 		if rerr := r.Store.ReleaseCampaign(context.WithoutCancel(ctx), c.ID, r.ID); rerr != nil && err == nil {
 			err = rerr
