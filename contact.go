@@ -17,6 +17,11 @@ type ContactImportRow struct {
 	LegalBasis  string     `json:"legal_basis"`
 	Source      string     `json:"source"`
 	ConsentedAt *time.Time `json:"consented_at,omitempty"`
+	// Tags are added to the contact's tags; Attributes set its attributes
+	// (template variables). CSV: a "tags" column (";"-separated) and one
+	// "attr.<name>" column per attribute.
+	Tags       []string          `json:"tags,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 var (
@@ -72,5 +77,27 @@ func (r ContactImportRow) Validate(row int) []FieldError {
 	} else if len(r.Source) > 500 {
 		add("source", "must be at most 500 characters")
 	}
+	r.validateLabels(add)
 	return fe
+}
+
+func (r ContactImportRow) validateLabels(add func(field, msg string)) {
+	if len(r.Tags) > MaxLabels {
+		add("tags", fmt.Sprintf("at most %d tags", MaxLabels))
+	}
+	for i, t := range r.Tags {
+		if !ValidTag(t) {
+			add(fmt.Sprintf("tags[%d]", i), "must be a tag (1–64 characters, no commas, semicolons or control characters)")
+		}
+	}
+	if len(r.Attributes) > MaxLabels {
+		add("attributes", fmt.Sprintf("at most %d attributes", MaxLabels))
+	}
+	for k, v := range r.Attributes {
+		if !ValidAttributeName(k) {
+			add("attributes."+k, "must be a lowercase name (a-z, 0-9, _)")
+		} else if !ValidAttributeValue(v) {
+			add("attributes."+k, "must be at most 1024 characters of text")
+		}
+	}
 }

@@ -24,7 +24,10 @@ const maxImportRows = 100_000
 
 // csvColumns are the columns a CSV import may carry; chat_id, purpose,
 // legal_basis and source are required.
-var csvColumns = []string{"chat_id", "timezone", "language", "purpose", "legal_basis", "source", "consented_at"}
+var csvColumns = []string{"chat_id", "timezone", "language", "purpose", "legal_basis", "source", "consented_at", "tags"}
+
+// csvAttributePrefix names attribute columns ("attr.first_name").
+const csvAttributePrefix = "attr."
 
 func (s *Server) importContacts(c *gin.Context) {
 	if !s.authorize(c, "contacts", "write") {
@@ -126,7 +129,7 @@ func readCSV(r io.Reader) ([]herald.ContactImportRow, error) {
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
-		known := false
+		known := strings.HasPrefix(h, csvAttributePrefix)
 		for _, c := range csvColumns {
 			known = known || c == h
 		}
@@ -160,6 +163,7 @@ func readCSV(r io.Reader) ([]herald.ContactImportRow, error) {
 		}
 		r := herald.ContactImportRow{ChatID: get(rec, "chat_id"), Timezone: get(rec, "timezone"), Language: get(rec, "language"),
 			Purpose: get(rec, "purpose"), LegalBasis: get(rec, "legal_basis"), Source: get(rec, "source")}
+		r.Tags, r.Attributes = csvLabels(rec, col, get(rec, "tags"))
 		if v := get(rec, "consented_at"); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
@@ -330,4 +334,25 @@ func (s *Server) eraseContact(c *gin.Context) {
 	}
 	writeJSON(c, http.StatusOK, gin.H{"erased": id, "payloads_deleted": rep.PayloadsDeleted,
 		"actions_scrubbed": rep.ActionsScrubbed, "actions_cancelled": rep.ActionsCancelled})
+}
+
+// csvLabels reads a row's ";"-separated tags and its attr.<name> columns
+// (empty cells set nothing).
+func csvLabels(rec []string, col map[string]int, tags string) ([]string, map[string]string) {
+	var ts []string
+	for _, t := range strings.Split(tags, ";") {
+		if t = strings.TrimSpace(t); t != "" {
+			ts = append(ts, t)
+		}
+	}
+	var attrs map[string]string
+	for name, i := range col {
+		if a, ok := strings.CutPrefix(name, csvAttributePrefix); ok && i < len(rec) && strings.TrimSpace(rec[i]) != "" {
+			if attrs == nil {
+				attrs = map[string]string{}
+			}
+			attrs[a] = strings.TrimSpace(rec[i])
+		}
+	}
+	return ts, attrs
 }

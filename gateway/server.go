@@ -131,6 +131,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.DELETE("/contacts/:id", s.eraseContact)
 	s.Ledger.Routes(r, v1, s.authorize)
 	s.roleRoutes(v1)
+	s.campaignRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)

@@ -100,6 +100,9 @@ func (t *Tx) ImportContacts(ctx context.Context, org string, rows []herald.Conta
 		if err := t.putConsent(ctx, id, herald.Consent{Purpose: r.Purpose, Basis: r.LegalBasis, Source: r.Source, At: at}); err != nil {
 			return res, fmt.Errorf("import row %d: %w", i+1, err)
 		}
+		if err := t.importLabels(ctx, org, id, r); err != nil { // campaigns (w13): tags and attributes columns
+			return res, fmt.Errorf("import row %d: %w", i+1, err)
+		}
 		res.Contacts = append(res.Contacts, id)
 	}
 	return res, nil

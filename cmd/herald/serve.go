@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
+	"github.com/heraldhq/herald/campaigns/fanout"
 	"github.com/heraldhq/herald/connectors"
 	"github.com/heraldhq/herald/connectors/botapi"
 	"github.com/heraldhq/herald/connectors/mtproto"
@@ -205,6 +206,11 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 			defer wg.Done()
 			_ = worker.Run(workerCtx)
 		}()
+		// Campaign fan-out (issue 13): due campaigns become actions through this pipeline.
+		metrics.Registry.MustRegister(&fanout.Collector{Store: s})
+		fan := &fanout.Runner{Store: s, Submit: gateway.CampaignSubmitter{Pipeline: pipeline}, ID: workerID, Log: log, Notify: worker.Notify}
+		wg.Add(1)
+		go func() { defer wg.Done(); fan.Run(workerCtx, fanout.DefaultPoll) }()
 	}
 	// Background jobs: signed checkpoints every 1,000 entries or 10 s, and
 	// payload retention (previews 30 days).

@@ -1,0 +1,509 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/campaigns"
+)
+
+const campaignColumns = `id, org_id, name, status, spec, created_by, run_as, materialized, created_at, updated_at`
+
+func scanCampaign(r row) (campaigns.Campaign, error) {
+	var (
+		c    campaigns.Campaign
+		spec string
+	)
+	if err := r.Scan(&c.ID, &c.Org, &c.Name, &c.Status, &spec, &c.CreatedBy, &c.RunAs, &c.Materialized, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(spec), &c.Spec); err != nil {
+		return c, fmt.Errorf("decode campaign %s: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+// CreateCampaign stores a draft campaign and its ledger entry.
+func (t *Tx) CreateCampaign(ctx context.Context, c campaigns.Campaign) (campaigns.Campaign, error) {
+	spec, err := json.Marshal(c.Spec)
+	if err != nil {
+		return c, fmt.Errorf("encode campaign: %w", err)
+	}
+	c.ID, c.Status = NewID(), campaigns.StatusDraft
+	c.CreatedAt = t.now()
+	c.UpdatedAt = c.CreatedAt
+	if _, err := t.q.exec(ctx, `INSERT INTO campaigns (id, org_id, name, status, spec, created_by, start_at, end_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`, c.ID, c.Org, c.Name, string(c.Status), string(spec), c.CreatedBy,
+		c.Spec.StartAt, c.Spec.EndAt, c.CreatedAt); err != nil {
+		return c, fmt.Errorf("create campaign: %w", err)
+	}
+	_, err = t.AppendLedger(ctx, c.Org, LedgerRecord{Kind: campaigns.KindCreated, Actor: c.CreatedBy,
+		Refs:  map[string]string{"campaign": c.ID},
+		Attrs: map[string]any{"purpose": c.Spec.Purpose, "accounts": len(c.Spec.Accounts), "segment": c.Spec.Segment != ""}})
+	return c, err
+}
+
+// GetCampaign returns one of org's campaigns.
+func (q *queries) GetCampaign(ctx context.Context, org, id string) (campaigns.Campaign, error) {
+	c, err := scanCampaign(q.q.queryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE org_id = $1 AND id = $2`, org, id))
+	return c, scanNotFound(err, "campaign")
+}
+
+// ListCampaigns returns org's campaigns, newest first, optionally of one status.
+func (q *queries) ListCampaigns(ctx context.Context, org string, status campaigns.Status, limit int) ([]campaigns.Campaign, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	sql, args := `SELECT `+campaignColumns+` FROM campaigns WHERE org_id = $1`, []any{org}
+	if status != "" {
+		sql += ` AND status = $2`
+		args = append(args, string(status))
+	}
+	rs, err := q.q.query(ctx, sql+fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	defer rs.Close()
+	out := []campaigns.Campaign{}
+	for rs.Next() {
+		c, err := scanCampaign(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// UpdateCampaignSpec replaces a draft campaign's name and spec.
+func (t *Tx) UpdateCampaignSpec(ctx context.Context, org, id, name string, spec campaigns.Spec) (campaigns.Campaign, error) {
+	c, err := t.lockCampaign(ctx, org, id)
+	if err != nil {
+		return c, err
+	}
+	if c.Status != campaigns.StatusDraft {
+		return c, herald.Errorf(herald.CodeIllegalTransition, "only a draft campaign can be edited (this one is %s)", c.Status)
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return c, fmt.Errorf("encode campaign: %w", err)
+	}
+	c.Name, c.Spec, c.UpdatedAt = name, spec, t.now()
+	_, err = t.q.exec(ctx, `UPDATE campaigns SET name = $3, spec = $4, start_at = $5, end_at = $6, updated_at = $7 WHERE org_id = $1 AND id = $2`,
+		org, id, name, string(raw), spec.StartAt, spec.EndAt, c.UpdatedAt)
+	if err != nil {
+		return c, fmt.Errorf("update campaign: %w", err)
+	}
+	return c, nil
+}
+
+func (t *Tx) lockCampaign(ctx context.Context, org, id string) (campaigns.Campaign, error) {
+	forUpdate := ""
+	if t.d.name == "postgres" {
+		forUpdate = " FOR UPDATE"
+	}
+	c, err := scanCampaign(t.q.queryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE org_id = $1 AND id = $2`+forUpdate, org, id))
+	return c, scanNotFound(err, "campaign")
+}
+
+// SetCampaignStatus moves a campaign, with its ledger entry, and applies
+// what the move means to the actions already created for it:
+//   - paused: their queued sends are held (jobs pushed to HeldUntil);
+//   - running or scheduled again: held sends are released at their time;
+//   - cancelled: every action not yet sending is cancelled and every
+//     recipient not yet submitted is dropped.
+//
+// runAs, when not empty, becomes the principal the fan-out submits as.
+func (t *Tx) SetCampaignStatus(ctx context.Context, org, id string, to campaigns.Status, actor, runAs string) (campaigns.Campaign, error) {
+	c, err := t.lockCampaign(ctx, org, id)
+	if err != nil {
+		return c, err
+	}
+	if !campaigns.CanTransition(c.Status, to) {
+		return c, herald.Errorf(herald.CodeIllegalTransition, "a %s campaign cannot become %s", c.Status, to)
+	}
+	from := c.Status
+	c.Status, c.UpdatedAt = to, t.now()
+	if runAs != "" {
+		c.RunAs = runAs
+	}
+	if _, err := t.q.exec(ctx, `UPDATE campaigns SET status = $3, run_as = $4, updated_at = $5 WHERE org_id = $1 AND id = $2`,
+		org, id, string(to), c.RunAs, c.UpdatedAt); err != nil {
+		return c, fmt.Errorf("move campaign to %s: %w", to, err)
+	}
+	attrs := map[string]any{"from": string(from), "to": string(to)}
+	switch to {
+	case campaigns.StatusPaused:
+		n, err := t.HoldCampaignJobs(ctx, org, id)
+		if err != nil {
+			return c, err
+		}
+		attrs["held"] = n
+	case campaigns.StatusRunning, campaigns.StatusScheduled:
+		if from == campaigns.StatusPaused {
+			n, err := t.q.exec(ctx, `UPDATE jobs SET run_at = (SELECT a.send_at FROM actions a WHERE a.id = jobs.action_id)
+				WHERE run_at = $2 AND action_id IN (SELECT action_id FROM campaign_recipients WHERE campaign_id = $1 AND action_id IS NOT NULL)`,
+				id, HeldUntil)
+			if err != nil {
+				return c, fmt.Errorf("release campaign sends: %w", err)
+			}
+			attrs["released"] = n
+		}
+	case campaigns.StatusCancelled:
+		n, err := t.CancelCampaignActions(ctx, org, id, actor)
+		if err != nil {
+			return c, err
+		}
+		attrs["cancelled_actions"] = n
+		if _, err := t.q.exec(ctx, `UPDATE campaign_recipients SET status = 'cancelled', reason = 'campaign.cancelled', updated_at = $2
+			WHERE campaign_id = $1 AND status = 'pending'`, id, c.UpdatedAt); err != nil {
+			return c, fmt.Errorf("drop pending recipients: %w", err)
+		}
+	}
+	_, err = t.AppendLedger(ctx, org, LedgerRecord{Kind: campaigns.KindPrefix + string(to), Actor: actor,
+		Refs: map[string]string{"campaign": id}, Attrs: attrs})
+	return c, err
+}
+
+// HeldUntil is the run time of a paused campaign's queued sends: far enough
+// that no worker claims them, and a marker that resume restores.
+var HeldUntil = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// HoldCampaignJobs holds the queued sends of a campaign's actions that no
+// worker is sending (a claimed job whose action is already sending is left
+// alone: it is in Telegram's hands). It returns how many it held.
+func (t *Tx) HoldCampaignJobs(ctx context.Context, org, id string) (int64, error) {
+	n, err := t.q.exec(ctx, `UPDATE jobs SET run_at = $3, locked_by = '', locked_until = NULL
+		WHERE org_id = $1 AND action_id IN (SELECT r.action_id FROM campaign_recipients r JOIN actions a ON a.id = r.action_id
+			WHERE r.campaign_id = $2 AND a.status IN ('scheduled','pending_approval'))`, org, id, HeldUntil)
+	if err != nil {
+		return 0, fmt.Errorf("hold campaign sends: %w", err)
+	}
+	return n, nil
+}
+
+// CancelCampaignActions cancels every action of a campaign that is not yet
+// sending (and drops its queued send), each with its transition and ledger
+// entry. It returns how many it cancelled.
+func (t *Tx) CancelCampaignActions(ctx context.Context, org, id, actor string) (int, error) {
+	rs, err := t.q.query(ctx, `SELECT a.id FROM campaign_recipients r JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND a.org_id = $2 AND a.status IN ('scheduled','pending_approval') ORDER BY a.id`, id, org)
+	if err != nil {
+		return 0, fmt.Errorf("find campaign actions: %w", err)
+	}
+	var ids []string
+	for rs.Next() {
+		var a string
+		if err := rs.Scan(&a); err != nil {
+			rs.Close()
+			return 0, err
+		}
+		ids = append(ids, a)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return 0, err
+	}
+	for _, a := range ids {
+		if _, err := t.Transition(ctx, org, a, Transition{To: herald.StatusCancelled, Actor: actor, Detail: "campaign cancelled"}); err != nil {
+			return 0, err
+		}
+		if err := t.DeleteJob(ctx, a); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// DueCampaigns lists campaigns whose fan-out has work: scheduled ones
+// whose start has come, and running ones.
+func (q *queries) DueCampaigns(ctx context.Context, now time.Time, limit int) ([]campaigns.Campaign, error) {
+	rs, err := q.q.query(ctx, `SELECT `+campaignColumns+` FROM campaigns
+		WHERE status = 'running' OR (status = 'scheduled' AND (start_at IS NULL OR start_at <= $1))
+		ORDER BY id LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due campaigns: %w", err)
+	}
+	defer rs.Close()
+	var out []campaigns.Campaign
+	for rs.Next() {
+		c, err := scanCampaign(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// ClaimCampaign takes (or renews) the fan-out lease of a campaign, so two
+// runners (two replicas) do not fan out the same campaign at once. The
+// idempotency keys make a double fan-out harmless; the lease makes it rare.
+func (q *queries) ClaimCampaign(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
+	now := q.now()
+	n, err := q.q.exec(ctx, `UPDATE campaigns SET lease_owner = $2, lease_until = $3
+		WHERE id = $1 AND (lease_owner = $2 OR lease_until IS NULL OR lease_until < $4)`, id, owner, now.Add(ttl), now)
+	if err != nil {
+		return false, fmt.Errorf("claim campaign: %w", err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseCampaign gives up a fan-out lease.
+func (q *queries) ReleaseCampaign(ctx context.Context, id, owner string) error {
+	_, err := q.q.exec(ctx, `UPDATE campaigns SET lease_owner = '', lease_until = NULL WHERE id = $1 AND lease_owner = $2`, id, owner)
+	return err
+}
+
+// Recipient is one person of a campaign and what became of them.
+type Recipient struct {
+	Campaign string    `json:"-"`
+	Contact  string    `json:"contact"`
+	Seq      int64     `json:"seq"`
+	Account  string    `json:"account"`
+	SendAt   time.Time `json:"send_at"`
+	Status   string    `json:"status"` // pending | submitted | invalid | skipped | cancelled
+	Action   string    `json:"action,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	// ActionStatus is the status of the recipient's action, when read with results.
+	ActionStatus string `json:"action_status,omitempty"`
+	// ChatID is the contact's chat, read with pending recipients for the
+	// submit ("" when the contact was erased since). Never serialised.
+	ChatID string `json:"-"`
+}
+
+// Recipient statuses.
+const (
+	RecipientPending   = "pending"
+	RecipientSubmitted = "submitted"
+	RecipientInvalid   = "invalid"
+	RecipientSkipped   = "skipped"
+	RecipientCancelled = "cancelled"
+)
+
+// recipientBatch bounds one multi-row insert (7 parameters a row, well
+// under SQLite's parameter limit).
+const recipientBatch = 500
+
+// MaterializeRecipients inserts a campaign's recipients (existing ones are
+// kept: a crashed materialisation resumes) and marks the campaign
+// materialised, in the caller's transaction.
+func (t *Tx) MaterializeRecipients(ctx context.Context, org, campaign string, rs []Recipient) error {
+	now := t.now()
+	for start := 0; start < len(rs); start += recipientBatch {
+		end := min(start+recipientBatch, len(rs))
+		var (
+			sb   strings.Builder
+			args = make([]any, 0, (end-start)*9)
+		)
+		sb.WriteString(`INSERT INTO campaign_recipients (campaign_id, org_id, contact_id, seq, account_id, send_at, status, reason, updated_at) VALUES `)
+		for i, r := range rs[start:end] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
+			status := r.Status
+			if status == "" {
+				status = RecipientPending
+			}
+			args = append(args, campaign, org, r.Contact, r.Seq, r.Account, r.SendAt, status, r.Reason, now)
+		}
+		sb.WriteString(` ON CONFLICT (campaign_id, contact_id) DO NOTHING`)
+		if _, err := t.q.exec(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("store recipients: %w", err)
+		}
+	}
+	_, err := t.q.exec(ctx, `UPDATE campaigns SET materialized = $3, updated_at = $4 WHERE org_id = $1 AND id = $2`, org, campaign, true, now)
+	if err != nil {
+		return fmt.Errorf("mark campaign materialised: %w", err)
+	}
+	_, err = t.AppendLedger(ctx, org, LedgerRecord{Kind: campaigns.KindMaterialized, Actor: "system",
+		Refs: map[string]string{"campaign": campaign}, Attrs: map[string]any{"recipients": len(rs)}})
+	return err
+}
+
+func scanRecipient(r row, extra ...any) (Recipient, error) {
+	var (
+		x      Recipient
+		action *string
+	)
+	dest := append([]any{&x.Campaign, &x.Contact, &x.Seq, &x.Account, &x.SendAt, &x.Status, &action, &x.Reason}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return x, err
+	}
+	if action != nil {
+		x.Action = *action
+	}
+	return x, nil
+}
+
+// PendingRecipients returns up to limit of a campaign's recipients not yet
+// submitted, in fan-out order.
+func (q *queries) PendingRecipients(ctx context.Context, org, campaign string, limit int) ([]Recipient, error) {
+	rs, err := q.q.query(ctx, `SELECT r.campaign_id, r.contact_id, r.seq, r.account_id, r.send_at, r.status, r.action_id, r.reason, COALESCE(c.chat_id, '')
+		FROM campaign_recipients r LEFT JOIN contacts c ON c.id = r.contact_id AND c.org_id = r.org_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND r.status = 'pending' ORDER BY r.seq LIMIT $3`, campaign, org, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending recipients: %w", err)
+	}
+	defer rs.Close()
+	var out []Recipient
+	for rs.Next() {
+		var chat string
+		r, err := scanRecipient(rs, &chat)
+		if err != nil {
+			return nil, fmt.Errorf("pending recipients: %w", err)
+		}
+		r.ChatID = chat
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// RecordRecipients stores what the fan-out did for a batch of recipients.
+// Only pending recipients change: a cancel that dropped them wins.
+func (q *queries) RecordRecipients(ctx context.Context, org, campaign string, rs []Recipient) error {
+	now := q.now()
+	for _, r := range rs {
+		if _, err := q.q.exec(ctx, `UPDATE campaign_recipients SET status = $4, action_id = $5, reason = $6, updated_at = $7
+			WHERE campaign_id = $1 AND org_id = $2 AND contact_id = $3 AND status = 'pending'`,
+			campaign, org, r.Contact, r.Status, nullable(r.Action), r.Reason, now); err != nil {
+			return fmt.Errorf("record recipient: %w", err)
+		}
+	}
+	return nil
+}
+
+// OpenCampaignActions counts a campaign's recipients still to be submitted
+// and its actions not yet final: zero means the campaign is complete.
+func (q *queries) OpenCampaignActions(ctx context.Context, org, campaign string) (int, error) {
+	var n int
+	err := q.q.queryRow(ctx, `SELECT count(*) FROM campaign_recipients r LEFT JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND (r.status = 'pending'
+			OR (r.status = 'submitted' AND a.status IN ('received','decided','pending_approval','scheduled','sending')))`, campaign, org).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count open campaign actions: %w", err)
+	}
+	return n, nil
+}
+
+// CampaignResults are a campaign's counts.
+type CampaignResults struct {
+	Recipients  int            `json:"recipients"`
+	ByRecipient map[string]int `json:"by_recipient_status"`
+	// ByStatus counts the recipients' actions by status.
+	ByStatus map[string]int `json:"by_action_status"`
+	// ByReason counts non-delivered outcomes by reason: the deny rule
+	// (denied), the error code (failed), the template problem (invalid).
+	ByReason map[string]int `json:"by_reason"`
+	// OptedOutDuring counts recipients who opted out after the campaign was created.
+	OptedOutDuring int `json:"opted_out_during_campaign"`
+}
+
+// CampaignResults counts a campaign's recipients and actions.
+func (q *queries) CampaignResults(ctx context.Context, org, campaign string) (CampaignResults, error) {
+	res := CampaignResults{ByRecipient: map[string]int{}, ByStatus: map[string]int{}, ByReason: map[string]int{}}
+	rs, err := q.q.query(ctx, `SELECT r.status, COALESCE(a.status, ''), CASE WHEN r.status = 'submitted' THEN COALESCE(a.error_code, '') ELSE r.reason END, count(*)
+		FROM campaign_recipients r LEFT JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 GROUP BY 1, 2, 3`, campaign, org)
+	if err != nil {
+		return res, fmt.Errorf("campaign results: %w", err)
+	}
+	for rs.Next() {
+		var (
+			rst, ast, reason string
+			n                int
+		)
+		if err := rs.Scan(&rst, &ast, &reason, &n); err != nil {
+			rs.Close()
+			return res, fmt.Errorf("campaign results: %w", err)
+		}
+		res.Recipients += n
+		res.ByRecipient[rst] += n
+		if ast != "" {
+			res.ByStatus[ast] += n
+		}
+		if reason != "" && ast != string(herald.StatusDelivered) {
+			res.ByReason[reason] += n
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return res, err
+	}
+	// Denied actions carry the rule ids in their decision; count by rule.
+	rs, err = q.q.query(ctx, `SELECT a.decision FROM campaign_recipients r JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND a.status = 'denied'`, campaign, org)
+	if err != nil {
+		return res, fmt.Errorf("campaign denials: %w", err)
+	}
+	for rs.Next() {
+		var d *string
+		if err := rs.Scan(&d); err != nil {
+			rs.Close()
+			return res, err
+		}
+		if d != nil {
+			for _, rule := range denyRules([]byte(*d)) {
+				res.ByReason[rule]++
+			}
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return res, err
+	}
+	err = q.q.queryRow(ctx, `SELECT count(*) FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
+		JOIN campaigns g ON g.id = r.campaign_id WHERE r.campaign_id = $1 AND r.org_id = $2 AND c.opted_out_at >= g.created_at`,
+		campaign, org).Scan(&res.OptedOutDuring)
+	return res, err
+}
+
+// denyRules returns the rule ids of a decision's deny reasons.
+func denyRules(decision []byte) []string {
+	var d struct {
+		Reasons []struct {
+			Rule     string `json:"rule"`
+			Severity string `json:"severity"`
+		} `json:"reasons"`
+	}
+	if json.Unmarshal(decision, &d) != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range d.Reasons {
+		if r.Severity == "deny" {
+			out = append(out, r.Rule)
+		}
+	}
+	return out
+}
+
+// CampaignRecipients streams a campaign's recipients with their action
+// status, in fan-out order, calling fn for each.
+func (q *queries) CampaignRecipients(ctx context.Context, org, campaign string, fn func(Recipient) error) error {
+	rs, err := q.q.query(ctx, `SELECT r.campaign_id, r.contact_id, r.seq, r.account_id, r.send_at, r.status, r.action_id, r.reason, COALESCE(a.status, '')
+		FROM campaign_recipients r LEFT JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 ORDER BY r.seq`, campaign, org)
+	if err != nil {
+		return fmt.Errorf("campaign recipients: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var ast string
+		r, err := scanRecipient(rs, &ast)
+		if err != nil {
+			return fmt.Errorf("campaign recipients: %w", err)
+		}
+		r.ActionStatus = ast
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
+}
