@@ -20,6 +20,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +56,9 @@ const (
 	// DefaultMaxAttempts retryable failures turn into failed: with the
 	// backoff below that is about an hour of trying.
 	DefaultMaxAttempts = 12
+	// DefaultPolicyRetry is how soon a send whose policy evaluation was
+	// unavailable (deadline under load) is tried again.
+	DefaultPolicyRetry = 5 * time.Second
 	// DefaultBaseBackoff and DefaultMaxBackoff shape exponential backoff
 	// (with jitter) when a connector gives no retry_after.
 	DefaultBaseBackoff = 2 * time.Second
@@ -71,6 +75,9 @@ type Config struct {
 	MaxAttempts int
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
+	// PolicyRetry is the delay before retrying a send whose policy could
+	// not be evaluated in time.
+	PolicyRetry time.Duration
 	// AccountLease, when set, makes this worker send for an account only while it
 	// holds the account's lease, so rate limits hold across processes
 	// (see connectors/ratelimit and docs/connectors.md).
@@ -101,6 +108,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.PolicyRetry <= 0 {
+		c.PolicyRetry = DefaultPolicyRetry
 	}
 }
 
@@ -361,7 +371,11 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		default:
 			return tx.DeleteJob(ctx, a.ID) // cancelled, expired…: nothing to send
 		}
-		if err := tx.Lock(ctx, policyinput.LockKeys(a.Org, a.Account, a.Target)...); err != nil {
+		recipient := a.Recipient
+		if recipient == "" {
+			recipient = policyinput.RecipientKey(a.Target)
+		}
+		if err := tx.Lock(ctx, policyinput.LockKeys(a.Org, a.Account, recipient)...); err != nil {
 			return err
 		}
 		rendered, err := render.Render(a.Kind, a.Content)
@@ -379,10 +393,15 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		}
 		d, derr := w.decider.Decide(ctx, in)
 		if derr != nil {
-			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
 			if w.metrics != nil {
 				w.metrics.PolicyErrors.Inc()
 			}
+			if policyinput.Unavailable(derr) {
+				// Load, not a verdict: try again in seconds, decide nothing.
+				w.log.Warn("policy evaluation unavailable; send retried", "action", a.ID, "err", derr)
+				return tx.RescheduleJob(ctx, a.ID, now.Add(w.cfg.PolicyRetry), "policy_unavailable", false)
+			}
+			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
 		}
 		if w.metrics != nil {
 			w.metrics.Decisions.WithLabelValues(policyinput.StageSend, d.Outcome).Inc()
@@ -407,7 +426,7 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		switch d.Outcome {
 		case policies.OutcomeDeny:
 			_, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDenied, Actor: "policy",
-				Detail: "send_time_check", Decision: dj, Attrs: attrs, ErrorCode: ptr("denied_at_send")})
+				Detail: "denied at send by " + ruleList(d), Decision: dj, Attrs: attrs, ErrorCode: ptr("denied_at_send")})
 			if err == nil {
 				w.count(herald.StatusDenied)
 				err = tx.DeleteJob(ctx, a.ID)
@@ -415,12 +434,16 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 			return err
 		case policies.OutcomeDefer:
 			if d.DeferUntil != nil && d.DeferUntil.After(now) {
-				attrs["defer_until"] = d.DeferUntil.UTC().Format(time.RFC3339)
-				if _, err := tx.AppendLedger(ctx, a.Org, store.LedgerRecord{Kind: "action.deferred", Actor: "policy",
-					Refs: map[string]string{"action": a.ID, "account": a.Account}, Attrs: attrs}); err != nil {
+				// A deferral is a transition like any other: the action's
+				// decision, send_at and events say what the ledger says.
+				until := d.DeferUntil.UTC().Truncate(time.Microsecond)
+				attrs["defer_until"] = until.Format(time.RFC3339Nano)
+				if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: "policy",
+					Detail: "deferred until " + until.Format(time.RFC3339Nano) + " by " + ruleList(d),
+					SendAt: &until, Decision: dj, Attrs: attrs, LedgerKind: "action.deferred"}); err != nil {
 					return err
 				}
-				return tx.RescheduleJob(ctx, a.ID, *d.DeferUntil, "deferred by policy", false)
+				return tx.RescheduleJob(ctx, a.ID, until, "deferred by policy", false)
 			}
 		}
 		// allow (and approve: a scheduled action already passed approval)
@@ -594,6 +617,18 @@ func DecisionAttrs(d policies.Decision) map[string]any {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ruleList is the comma-separated rule ids of d's reasons, for event details.
+func ruleList(d policies.Decision) string {
+	ids := make([]string, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		ids = append(ids, r.Rule)
+	}
+	if len(ids) == 0 {
+		return "policy"
+	}
+	return strings.Join(ids, ",")
+}
 
 // errText is an error's text for the action row: connectors keep secrets
 // and content out of their errors.
