@@ -59,6 +59,9 @@ const (
 	// DefaultPolicyRetry is how soon a send whose policy evaluation was
 	// unavailable (deadline under load) is tried again.
 	DefaultPolicyRetry = 5 * time.Second
+	// counterPruneEvery is how often a worker deletes expired send
+	// counter buckets (each replica does; the delete is idempotent).
+	counterPruneEvery = time.Hour
 	// DefaultBaseBackoff and DefaultMaxBackoff shape exponential backoff
 	// (with jitter) when a connector gives no retry_after.
 	DefaultBaseBackoff = 2 * time.Second
@@ -204,7 +207,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 	slots := make(chan struct{}, w.cfg.Batch)
 	freed := make(chan struct{}, 1)
+	var pruned time.Time
 	for {
+		if now := w.store.Now(); now.Sub(pruned) >= counterPruneEvery {
+			// Counter buckets no window reads any more are dead weight.
+			if n, err := w.store.PruneSendCounters(ctx, now); err != nil && ctx.Err() == nil {
+				w.log.Error("prune send counters", "err", err)
+			} else if n > 0 {
+				w.log.Debug("pruned send counters", "rows", n)
+			}
+			pruned = now
+		}
 		free := cap(slots) - len(slots)
 		n := 0
 		if free > 0 {
