@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/store/storetest"
 )
 
@@ -23,7 +25,13 @@ func BenchmarkConcurrentSubmitsBefore503(b *testing.B) {
 		b.Run(string(backend), func(b *testing.B) {
 			first := 0
 			for i := 0; i < b.N; i++ {
-				e := newEnv(b, backend)
+				// The production deadline (policies.DefaultEvalTimeout), not
+				// the tests' generous one.
+				eng, err := policies.Compile(context.Background(), policies.DefaultBundle())
+				if err != nil {
+					b.Fatal(err)
+				}
+				e := newEnvWith(b, backend, eng)
 				op := e.keys[herald.RoleOperator]
 				chat := 0
 				for _, clients := range []int{8, 16, 32, 64, 128, 256} {

@@ -188,7 +188,8 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 			sel += ", "
 			where += " OR "
 		}
-		sel += "COALESCE(SUM(CASE WHEN " + cond + " THEN n ELSE 0 END), 0)"
+		// SUM of bigint is numeric in PostgreSQL: cast back for the scan.
+		sel += "CAST(COALESCE(SUM(CASE WHEN " + cond + " THEN n ELSE 0 END), 0) AS bigint)"
 		where += cond
 	}
 	dst := make([]any, len(sums))
