@@ -555,9 +555,24 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 				Refs: map[string]string{"account": a.Account, "action": a.ID}, Attrs: map[string]any{"code": se.Code, "freeze_seconds": int(se.Freeze.Seconds())}}); err != nil {
 				return err
 			}
+			if se.Code == store.EventPeerFlood {
+				if err := tx.CountAccountEvent(ctx, a.Org, a.Account, store.EventPeerFlood, w.store.Now()); err != nil {
+					return err
+				}
+			}
 			// The action waits with its account's queue; it was not sent.
 			return w.retry(ctx, tx, a, w.store.Now(), "account_stop:"+se.Code, outcome)
 		default: // retryable
+			if re != nil && re.After > 0 {
+				// Telegram told the account to slow down: risk counts it.
+				ev := store.EventTooManyRequests
+				if p.account.Connector == herald.ConnectorMTProto {
+					ev = store.EventFloodWait
+				}
+				if err := tx.CountAccountEvent(ctx, a.Org, a.Account, ev, w.store.Now()); err != nil {
+					return err
+				}
+			}
 			after := connectors.RetryAfter(sendErr)
 			if after <= 0 {
 				after = w.backoff(a.Attempts)

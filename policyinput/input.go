@@ -193,6 +193,7 @@ func Build(s Subject, f store.SendFacts, at time.Time, stage string) policies.In
 			ID: s.Account.ID, Kind: s.Account.Kind, Connector: s.Account.Connector, Status: s.Account.Status,
 			AgeDays:     int(at.Sub(s.Account.CreatedAt).Hours() / 24),
 			FrozenUntil: s.Account.FrozenUntil, Sends24h: f.AccountSends24h, Blocked24h: f.AccountBlocked24h,
+			Errors429_24h: f.Account429_24h, FloodWait24h: f.AccountFlood24h, PeerFlood24h: f.AccountPeerFlood,
 			BaselineDaily7d: f.AccountDaily7d,
 		},
 		Target: policies.TargetInput{ChatID: s.Target, Type: TargetType(s.Kind, s.Target)},

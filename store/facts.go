@@ -48,7 +48,29 @@ const (
 	scopeStarted100ms  = "s1"
 	scopeStarted1s     = "s2"
 	scopeBlocked1h     = "b3"
+	scope429_1h        = "q3"
+	scopeFloodWait1h   = "f3"
+	scopePeerFlood1h   = "p3"
 )
+
+// Account events counted for risk (CountAccountEvent).
+const (
+	EventTooManyRequests = "too_many_requests" // Bot API 429 (incl. flood and slow-mode waits)
+	EventFloodWait       = "flood_wait"        // MTProto FLOOD_WAIT
+	EventPeerFlood       = "peer_flood"        // MTProto PEER_FLOOD
+)
+
+var eventScopes = map[string]string{EventTooManyRequests: scope429_1h, EventFloodWait: scopeFloodWait1h, EventPeerFlood: scopePeerFlood1h}
+
+// CountAccountEvent counts one rate-limit answer Telegram gave account at
+// at, in the caller's transaction (the one recording the attempt).
+func (t *Tx) CountAccountEvent(ctx context.Context, org, account, event string, at time.Time) error {
+	scope, ok := eventScopes[event]
+	if !ok {
+		return fmt.Errorf("count account event: unknown event %q", event)
+	}
+	return t.applyCounters(ctx, org, account, []counterDelta{{scope, at, 1}})
+}
 
 // bucketWidth is each scope's bucket width.
 func bucketWidth(scope string) time.Duration {
@@ -78,6 +100,9 @@ type SendFacts struct {
 	AccountLastMinute int
 	AccountSends24h   int
 	AccountBlocked24h int
+	Account429_24h    int
+	AccountFlood24h   int
+	AccountPeerFlood  int // PEER_FLOOD answers in the last 24 h
 	AccountDaily7d    float64
 	ChatLastMinute    int
 	ChatLastPostAt    *time.Time
@@ -176,6 +201,9 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 		windowEnding(scopeReserved1h, at, 24*time.Hour),
 		windowEnding(scopeReserved1h, at, 7*24*time.Hour),
 		windowEnding(scopeBlocked1h, at, 24*time.Hour),
+		windowEnding(scope429_1h, at, 24*time.Hour),
+		windowEnding(scopeFloodWait1h, at, 24*time.Hour),
+		windowEnding(scopePeerFlood1h, at, 24*time.Hour),
 	}
 	sums := make([]int64, len(ws))
 	var sel, where string
@@ -211,6 +239,7 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 	}
 	f.AccountLastSecond, f.AccountLastMinute = int(sums[0]), int(sums[1])
 	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = int(sums[2]), float64(sums[3])/7, int(sums[4])
+	f.Account429_24h, f.AccountFlood24h, f.AccountPeerFlood = int(sums[5]), int(sums[6]), int(sums[7])
 	return nil
 }
 
@@ -298,7 +327,8 @@ const counterHorizon = 9 * 24 * time.Hour
 func (q *queries) PruneSendCounters(ctx context.Context, before time.Time) (int64, error) {
 	cut := before.Add(-counterHorizon)
 	var total int64
-	for _, scope := range []string{scopeReserved100ms, scopeReserved1s, scopeReserved1h, scopeStarted100ms, scopeStarted1s, scopeBlocked1h} {
+	for _, scope := range []string{scopeReserved100ms, scopeReserved1s, scopeReserved1h, scopeStarted100ms, scopeStarted1s,
+		scopeBlocked1h, scope429_1h, scopeFloodWait1h, scopePeerFlood1h} {
 		n, err := q.q.exec(ctx, `DELETE FROM send_counters WHERE scope = $1 AND bucket < $2`, scope, bucketOf(scope, cut))
 		if err != nil {
 			return total, fmt.Errorf("prune send counters: %w", err)

@@ -15,7 +15,8 @@ import (
 // TestSendCountersFollowEveryMove: the account counters follow each move
 // an action makes — reservation, cancel (release), deferral (a new
 // send_at), start of a send, failure by a block — in the transaction that
-// makes it, and concurrent reservations are all counted (40 at once).
+// makes it, concurrent reservations are all counted (40 at once), and
+// Telegram's 429 / FLOOD_WAIT / PEER_FLOOD answers are counted too.
 func TestSendCountersFollowEveryMove(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
 		ctx := context.Background()
@@ -96,6 +97,21 @@ func TestSendCountersFollowEveryMove(t *testing.T) {
 		}
 		wg.Wait()
 		want("40 concurrent", facts(nil), 40, 40, 40, 1)
+
+		// Telegram's slow-down answers are counted for risk.
+		if err := f.s.InTx(ctx, func(tx *store.Tx) error {
+			for _, ev := range []string{store.EventTooManyRequests, store.EventTooManyRequests, store.EventFloodWait, store.EventPeerFlood} {
+				if err := tx.CountAccountEvent(ctx, f.org.ID, f.account.ID, ev, now.Add(-time.Hour)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fs := facts(nil); fs.Account429_24h != 2 || fs.AccountFlood24h != 1 || fs.AccountPeerFlood != 1 {
+			t.Fatalf("429 / flood / peer flood = %d / %d / %d, want 2 / 1 / 1", fs.Account429_24h, fs.AccountFlood24h, fs.AccountPeerFlood)
+		}
 
 		// Buckets older than every window go; the current ones stay.
 		if _, err := f.s.PruneSendCounters(ctx, now.Add(30*24*time.Hour)); err != nil {
