@@ -40,11 +40,13 @@ func counted(s herald.Status) bool {
 }
 
 // Counter scopes (see migration 0009): r* count reservations by send_at,
-// s* count sends by the time they started, b3 counts blocks.
+// s* count sends by the time they started, b3 counts blocks. The second
+// character gives the bucket width (bucketWidth).
 const (
 	scopeReserved100ms = "r1"
 	scopeReserved1s    = "r2"
 	scopeReserved1h    = "r3"
+	scopeReserved1m    = "r4"
 	scopeStarted100ms  = "s1"
 	scopeStarted1s     = "s2"
 	scopeBlocked1h     = "b3"
@@ -79,6 +81,8 @@ func bucketWidth(scope string) time.Duration {
 		return 100 * time.Millisecond
 	case '2':
 		return time.Second
+	case '4':
+		return time.Minute
 	}
 	return time.Hour
 }
@@ -189,21 +193,41 @@ func windowEnding(scope string, at time.Time, span time.Duration) window {
 
 // accountFacts reads the account's windows from send_counters in one
 // statement: one primary-key range per window.
+//
+// The day and week windows are the 24 (168) whole hours before the current
+// one, plus the current hour's whole minutes, plus the current minute's
+// seconds up to at: a reservation due later in the current hour is not
+// counted as sent yet.
 func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) error {
 	at := fq.At
 	sec, minute := scopeReserved100ms, scopeReserved1s
 	if fq.Self != nil {
 		sec, minute = scopeStarted100ms, scopeStarted1s
 	}
+	hb, mb, sb := bucketOf(scopeReserved1h, at), bucketOf(scopeReserved1m, at), bucketOf(scopeReserved1s, at)
+	const (
+		wSecond = iota
+		wMinute
+		wDayHours
+		wWeekHours
+		wHourMinutes
+		wMinuteSeconds
+		wBlocked
+		w429
+		wFlood
+		wPeerFlood
+	)
 	ws := []window{
-		windowEnding(sec, at, time.Second),
-		windowEnding(minute, at, time.Minute),
-		windowEnding(scopeReserved1h, at, 24*time.Hour),
-		windowEnding(scopeReserved1h, at, 7*24*time.Hour),
-		windowEnding(scopeBlocked1h, at, 24*time.Hour),
-		windowEnding(scope429_1h, at, 24*time.Hour),
-		windowEnding(scopeFloodWait1h, at, 24*time.Hour),
-		windowEnding(scopePeerFlood1h, at, 24*time.Hour),
+		wSecond:        windowEnding(sec, at, time.Second),
+		wMinute:        windowEnding(minute, at, time.Minute),
+		wDayHours:      {scopeReserved1h, hb - 25, hb - 1},
+		wWeekHours:     {scopeReserved1h, hb - 7*24 - 1, hb - 1},
+		wHourMinutes:   {scopeReserved1m, hb*60 - 1, mb - 1},
+		wMinuteSeconds: {scopeReserved1s, mb*60 - 1, sb},
+		wBlocked:       windowEnding(scopeBlocked1h, at, 24*time.Hour),
+		w429:           windowEnding(scope429_1h, at, 24*time.Hour),
+		wFlood:         windowEnding(scopeFloodWait1h, at, 24*time.Hour),
+		wPeerFlood:     windowEnding(scopePeerFlood1h, at, 24*time.Hour),
 	}
 	sums := make([]int64, len(ws))
 	var sel, where string
@@ -227,19 +251,26 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 	if err := q.q.queryRow(ctx, `SELECT `+sel+` FROM send_counters WHERE account_id = $1 AND (`+where+`)`, args...).Scan(dst...); err != nil {
 		return fmt.Errorf("account counters: %w", err)
 	}
+	current := sums[wHourMinutes] + sums[wMinuteSeconds]
+	day, week := sums[wDayHours]+current, sums[wWeekHours]+current
 	// The action re-decided at send time is itself a reservation in the
 	// day and week windows: it never counts against itself.
 	if s := fq.Self; s != nil && counted(s.Status) {
-		b := bucketOf(scopeReserved1h, s.SendAt)
-		for _, i := range []int{2, 3} {
-			if b > ws[i].from && b <= ws[i].to && sums[i] > 0 {
-				sums[i]--
-			}
+		in := func(w window) bool {
+			b := bucketOf(w.scope, s.SendAt)
+			return b > w.from && b <= w.to
+		}
+		cur := in(ws[wHourMinutes]) || in(ws[wMinuteSeconds])
+		if (cur || in(ws[wDayHours])) && day > 0 {
+			day--
+		}
+		if (cur || in(ws[wWeekHours])) && week > 0 {
+			week--
 		}
 	}
-	f.AccountLastSecond, f.AccountLastMinute = int(sums[0]), int(sums[1])
-	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = int(sums[2]), float64(sums[3])/7, int(sums[4])
-	f.Account429_24h, f.AccountFlood24h, f.AccountPeerFlood = int(sums[5]), int(sums[6]), int(sums[7])
+	f.AccountLastSecond, f.AccountLastMinute = int(sums[wSecond]), int(sums[wMinute])
+	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = int(day), float64(week)/7, int(sums[wBlocked])
+	f.Account429_24h, f.AccountFlood24h, f.AccountPeerFlood = int(sums[w429]), int(sums[wFlood]), int(sums[wPeerFlood])
 	return nil
 }
 
@@ -251,7 +282,7 @@ type counterDelta struct {
 }
 
 func reservation(at time.Time, n int) []counterDelta {
-	return []counterDelta{{scopeReserved100ms, at, n}, {scopeReserved1s, at, n}, {scopeReserved1h, at, n}}
+	return []counterDelta{{scopeReserved100ms, at, n}, {scopeReserved1s, at, n}, {scopeReserved1m, at, n}, {scopeReserved1h, at, n}}
 }
 
 // countMove returns the counter changes of an action moving from one state
@@ -327,7 +358,7 @@ const counterHorizon = 9 * 24 * time.Hour
 func (q *queries) PruneSendCounters(ctx context.Context, before time.Time) (int64, error) {
 	cut := before.Add(-counterHorizon)
 	var total int64
-	for _, scope := range []string{scopeReserved100ms, scopeReserved1s, scopeReserved1h, scopeStarted100ms, scopeStarted1s,
+	for _, scope := range []string{scopeReserved100ms, scopeReserved1s, scopeReserved1m, scopeReserved1h, scopeStarted100ms, scopeStarted1s,
 		scopeBlocked1h, scope429_1h, scopeFloodWait1h, scopePeerFlood1h} {
 		n, err := q.q.exec(ctx, `DELETE FROM send_counters WHERE scope = $1 AND bucket < $2`, scope, bucketOf(scope, cut))
 		if err != nil {

@@ -162,12 +162,14 @@ func BenchmarkSendFacts(b *testing.B) {
 	}
 }
 
-// seedRecent inserts n delivered actions of account spread over the last
-// 23 hours (to n distinct chats), and the counters they imply, in SQL.
+// seedRecent inserts n delivered actions of account spread from 2 to 23
+// hours ago (to n distinct chats), and the hourly counters they imply, in
+// SQL.
 func seedRecent(b *testing.B, s *store.Store, backend storetest.Backend, org, account string, n int, now time.Time) {
 	b.Helper()
 	ctx := context.Background()
-	span := int64(23 * time.Hour / time.Microsecond)
+	span := int64(21 * time.Hour / time.Microsecond)
+	now = now.Add(-2 * time.Hour)
 	var stmts []string
 	if backend == storetest.Postgres {
 		at := fmt.Sprintf("to_timestamp(%d::float8 / 1e6) - (g * %d / %d) * interval '1 microsecond'", now.UnixMicro(), span, n)

@@ -15,8 +15,9 @@ CREATE INDEX contacts_org_username ON contacts (org_id, username);
 
 -- Time-bucketed counters per sending account. scope says what is counted
 -- and the bucket width: r1 / r2 / r3 = reserved sends (counted statuses) by
--- send_at in 100 ms / 1 s / 1 h buckets; s1 / s2 = sends that started (moved
--- to sending) by start time in 100 ms / 1 s buckets; b3 = blocks by hour.
+-- send_at in 100 ms / 1 s / 1 h buckets (r4: 1 min); s1 / s2 = sends that started (moved
+-- to sending) by start time in 100 ms / 1 s buckets; b3 = blocks by hour;
+-- q3 / f3 / p3 = Bot API 429, FLOOD_WAIT and PEER_FLOOD answers by hour.
 -- bucket = floor(unix time / width).
 CREATE TABLE send_counters (
     account_id text   NOT NULL,
@@ -27,11 +28,26 @@ CREATE TABLE send_counters (
     PRIMARY KEY (account_id, scope, bucket)
 );
 
--- Backfill the hourly reservations of the last 8 days (the longest window
--- read); the sub-minute windows start empty and fill within a minute.
+-- Backfill the reservations: hourly for the last 8 days (the longest window
+-- read), by minute for the last 2 hours and by second for the last 2
+-- minutes (the current hour and minute are read at those widths).
 INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
 SELECT account_id, 'r3', floor(extract(epoch FROM send_at) / 3600)::bigint, min(org_id), count(*)
 FROM actions
 WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
   AND send_at > now() - interval '8 days'
 GROUP BY account_id, floor(extract(epoch FROM send_at) / 3600)::bigint;
+
+INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+SELECT account_id, 'r4', floor(extract(epoch FROM send_at) / 60)::bigint, min(org_id), count(*)
+FROM actions
+WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
+  AND send_at > now() - interval '2 hours'
+GROUP BY account_id, floor(extract(epoch FROM send_at) / 60)::bigint;
+
+INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+SELECT account_id, 'r2', floor(extract(epoch FROM send_at))::bigint, min(org_id), count(*)
+FROM actions
+WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
+  AND send_at > now() - interval '2 minutes'
+GROUP BY account_id, floor(extract(epoch FROM send_at))::bigint;

@@ -18,10 +18,26 @@ CREATE TABLE send_counters (
     PRIMARY KEY (account_id, scope, bucket)
 ) WITHOUT ROWID;
 
--- Times are INTEGER microseconds since the epoch.
+-- Times are INTEGER microseconds since the epoch. Backfill as in the
+-- PostgreSQL migration: hourly for 8 days, by minute for 2 hours, by second
+-- for 2 minutes.
 INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
 SELECT account_id, 'r3', send_at / 3600000000, min(org_id), count(*)
 FROM actions
 WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
   AND send_at > (CAST(strftime('%s', 'now') AS INTEGER) - 8 * 86400) * 1000000
 GROUP BY account_id, send_at / 3600000000;
+
+INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+SELECT account_id, 'r4', send_at / 60000000, min(org_id), count(*)
+FROM actions
+WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
+  AND send_at > (CAST(strftime('%s', 'now') AS INTEGER) - 7200) * 1000000
+GROUP BY account_id, send_at / 60000000;
+
+INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+SELECT account_id, 'r2', send_at / 1000000, min(org_id), count(*)
+FROM actions
+WHERE status IN ('pending_approval', 'scheduled', 'sending', 'delivered', 'unknown')
+  AND send_at > (CAST(strftime('%s', 'now') AS INTEGER) - 120) * 1000000
+GROUP BY account_id, send_at / 1000000;
