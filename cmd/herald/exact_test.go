@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,8 +37,19 @@ func TestOneRecipientCapAcrossTwoGatewayProcesses(t *testing.T) {
 	defer fake.Close()
 	dbURL := storetest.NewDatabase(t)
 	args := []string{"--botapi-url", fake.URL()}
-	p1 := start(t, t.TempDir(), dbURL, args...)
+	dir1 := t.TempDir()
+	p1 := start(t, dir1, dbURL, args...)
 	key := keyPattern.FindString(p1.stdout.String())
+	// Caps and contacts are a compliance officer's: create one's key while
+	// no server runs, then start both.
+	_ = p1.cmd.Process.Signal(os.Interrupt)
+	_, _ = p1.cmd.Process.Wait()
+	out, err := run(t, nil, "keys", "create", "--database-url", dbURL, "--principal", "officer-olga", "--role", "compliance_officer")
+	co := strings.TrimSpace(lastLine(out))
+	if err != nil || !keyPattern.MatchString(co) {
+		t.Fatalf("keys create: %v %s", err, out)
+	}
+	p1 = start(t, dir1, dbURL, args...)
 	p2 := start(t, t.TempDir(), dbURL, args...)
 	const token = "888888:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
 	acc := p1.call(t, "POST", "/v1/accounts", key, map[string]any{"name": "news", "kind": "bot", "connector": "botapi",
@@ -49,13 +62,13 @@ func TestOneRecipientCapAcrossTwoGatewayProcesses(t *testing.T) {
 	zone := middayZone(time.Now())
 	for round := 0; round < 4; round++ {
 		capN, sends := 1+rng.IntN(3), 1+rng.IntN(7)
-		res := p1.call(t, "PUT", "/v1/policies/params", key, map[string]any{"overrides": map[string]any{"frequency": map[string]any{
+		res := p1.call(t, "PUT", "/v1/policies/params", co, map[string]any{"overrides": map[string]any{"frequency": map[string]any{
 			"recipient": map[string]any{"marketing": map[string]any{"per_day": capN, "per_week": 20}}}}})
 		if _, ok := res["code"]; ok {
 			t.Fatalf("set cap: %v", res)
 		}
 		chat, user := fmt.Sprintf("%d", 91000+round), fmt.Sprintf("person_%d_x", round)
-		imp := p1.call(t, "POST", "/v1/contacts:import", key, []map[string]any{{"chat_id": chat, "username": user, "timezone": zone,
+		imp := p2.call(t, "POST", "/v1/contacts:import", co, []map[string]any{{"chat_id": chat, "username": user, "timezone": zone,
 			"purpose": "marketing", "legal_basis": "consent", "source": "form", "consented_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}})
 		ids, _ := imp["contacts"].([]any)
 		if len(ids) != 1 {
