@@ -34,7 +34,7 @@ var transitions = map[Status][]Status{
 	StatusReceived:        {StatusDecided},
 	StatusDecided:         {StatusPendingApproval, StatusScheduled, StatusDenied},
 	StatusPendingApproval: {StatusScheduled, StatusDenied, StatusCancelled, StatusExpired},
-	StatusScheduled:       {StatusSending, StatusCancelled, StatusExpired, StatusDenied},
+	StatusScheduled:       {StatusSending, StatusCancelled, StatusExpired, StatusDenied, StatusScheduled}, // → scheduled: a send-time deferral
 	StatusSending:         {StatusDelivered, StatusFailed, StatusScheduled, StatusUnknown},
 	StatusUnknown:         {StatusScheduled, StatusDelivered, StatusFailed},
 	// A denial whose reasons are all overridable can be overridden by a
@@ -112,6 +112,7 @@ type Action struct {
 	Purpose   string    `json:"purpose"`
 	Target    string    `json:"target"`            // Telegram chat id or @username
 	ContactID string    `json:"contact,omitempty"` // set when the target is a known contact
+	Recipient string    `json:"-"`                 // the key the person is counted by, however addressed
 	Content   Content   `json:"content"`
 	Status    Status    `json:"status"`
 	SendAt    time.Time `json:"send_at"` // when it is (or was) due to go out

@@ -8,6 +8,7 @@ func TestStateMachine(t *testing.T) {
 		{StatusDecided, StatusPendingApproval}, {StatusPendingApproval, StatusScheduled}, {StatusPendingApproval, StatusExpired},
 		{StatusScheduled, StatusSending}, {StatusScheduled, StatusCancelled}, {StatusSending, StatusDelivered},
 		{StatusSending, StatusUnknown}, {StatusSending, StatusScheduled}, {StatusUnknown, StatusScheduled}, {StatusDenied, StatusScheduled},
+		{StatusScheduled, StatusScheduled}, // a send-time deferral
 	}
 	for _, m := range legal {
 		if !CanTransition(m[0], m[1]) {

@@ -11,6 +11,7 @@ import (
 // legal basis. A contact with several purposes appears in several rows.
 type ContactImportRow struct {
 	ChatID      string     `json:"chat_id"`
+	Username    string     `json:"username,omitempty"` // optional public @username of the person
 	Timezone    string     `json:"timezone,omitempty"`
 	Language    string     `json:"language,omitempty"`
 	Purpose     string     `json:"purpose"`
@@ -30,11 +31,22 @@ var (
 	// "channel:<id>:<hash>", "chat:<id>"): user accounts cannot address a
 	// bare numeric id.
 	chatIDPattern   = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}|(user|channel):[0-9]{1,20}:-?[0-9]{1,20}|chat:[0-9]{1,20})$`)
+	usernamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{3,31}$`)
 	languagePattern = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
 )
 
 // ValidChatID reports whether s names a Telegram chat Herald can address.
 func ValidChatID(s string) bool { return chatIDPattern.MatchString(s) }
+
+// ValidUsername reports whether s is a Telegram user name, with or without
+// its leading "@".
+func ValidUsername(s string) bool {
+	return usernamePattern.MatchString(strings.TrimPrefix(s, "@"))
+}
+
+// NormalizeUsername is the stored form of a user name: lower case (Telegram
+// user names are case-insensitive), without "@".
+func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimPrefix(s, "@")) }
 
 // ValidTimezone reports whether tz is an IANA zone name Go can load.
 func ValidTimezone(tz string) bool {
@@ -57,6 +69,9 @@ func (r ContactImportRow) Validate(row int) []FieldError {
 	}
 	if !ValidChatID(r.ChatID) {
 		add("chat_id", "must be a Telegram chat id or @username")
+	}
+	if r.Username != "" && !ValidUsername(r.Username) {
+		add("username", "must be a Telegram @username (5–32 letters, digits or _)")
 	}
 	if r.Timezone != "" && !ValidTimezone(r.Timezone) {
 		add("timezone", fmt.Sprintf("unknown time zone %q", r.Timezone))

@@ -88,6 +88,7 @@ type Contact struct {
 	ID            string     `json:"id"`
 	Org           string     `json:"org"`
 	ChatID        string     `json:"chat_id"`
+	Username      string     `json:"username,omitempty"` // public @username, lower case without "@"
 	Timezone      string     `json:"timezone,omitempty"`
 	Language      string     `json:"language,omitempty"`
 	Consents      []Consent  `json:"consents"`

@@ -20,6 +20,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,12 @@ const (
 	// DefaultMaxAttempts retryable failures turn into failed: with the
 	// backoff below that is about an hour of trying.
 	DefaultMaxAttempts = 12
+	// DefaultPolicyRetry is how soon a send whose policy evaluation was
+	// unavailable (deadline under load) is tried again.
+	DefaultPolicyRetry = 5 * time.Second
+	// counterPruneEvery is how often a worker deletes expired send
+	// counter buckets (each replica does; the delete is idempotent).
+	counterPruneEvery = time.Hour
 	// DefaultBaseBackoff and DefaultMaxBackoff shape exponential backoff
 	// (with jitter) when a connector gives no retry_after.
 	DefaultBaseBackoff = 2 * time.Second
@@ -73,6 +80,9 @@ type Config struct {
 	MaxAttempts int
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
+	// PolicyRetry is the delay before retrying a send whose policy could
+	// not be evaluated in time.
+	PolicyRetry time.Duration
 	// AccountLease, when set, makes this worker send for an account only while it
 	// holds the account's lease, so rate limits hold across processes
 	// (see connectors/ratelimit and docs/connectors.md).
@@ -103,6 +113,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.PolicyRetry <= 0 {
+		c.PolicyRetry = DefaultPolicyRetry
 	}
 }
 
@@ -196,7 +209,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}()
 	slots := make(chan struct{}, w.cfg.Batch)
 	freed := make(chan struct{}, 1)
+	var pruned time.Time
 	for {
+		if now := w.store.Now(); now.Sub(pruned) >= counterPruneEvery {
+			// Counter buckets no window reads any more are dead weight.
+			if n, err := w.store.PruneSendCounters(ctx, now); err != nil && ctx.Err() == nil {
+				w.log.Error("prune send counters", "err", err)
+			} else if n > 0 {
+				w.log.Debug("pruned send counters", "rows", n)
+			}
+			pruned = now
+		}
 		free := cap(slots) - len(slots)
 		n := 0
 		if free > 0 {
@@ -370,7 +393,11 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		default:
 			return tx.DeleteJob(ctx, a.ID) // cancelled, expired…: nothing to send
 		}
-		if err := tx.Lock(ctx, policyinput.LockKeys(a.Org, a.Account, a.Target)...); err != nil {
+		recipient := a.Recipient
+		if recipient == "" {
+			recipient = policyinput.RecipientKey(a.Target)
+		}
+		if err := tx.Lock(ctx, policyinput.LockKeys(a.Org, a.Account, recipient)...); err != nil {
 			return err
 		}
 		rendered, err := render.Render(a.Kind, a.Content)
@@ -388,10 +415,15 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		}
 		d, derr := w.decider.Decide(ctx, in)
 		if derr != nil {
-			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
 			if w.metrics != nil {
 				w.metrics.PolicyErrors.Inc()
 			}
+			if policyinput.Unavailable(derr) {
+				// Load, not a verdict: try again in seconds, decide nothing.
+				w.log.Warn("policy evaluation unavailable; send retried", "action", a.ID, "err", derr)
+				return tx.RescheduleJob(ctx, a.ID, now.Add(w.cfg.PolicyRetry), "policy_unavailable", false)
+			}
+			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
 		}
 		if w.metrics != nil {
 			w.metrics.Decisions.WithLabelValues(policyinput.StageSend, d.Outcome).Inc()
@@ -416,7 +448,7 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 		switch d.Outcome {
 		case policies.OutcomeDeny:
 			_, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusDenied, Actor: "policy",
-				Detail: "send_time_check", Decision: dj, Attrs: attrs, ErrorCode: ptr("denied_at_send")})
+				Detail: "denied at send by " + ruleList(d), Decision: dj, Attrs: attrs, ErrorCode: ptr("denied_at_send")})
 			if err == nil {
 				w.count(herald.StatusDenied)
 				err = tx.DeleteJob(ctx, a.ID)
@@ -424,12 +456,16 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 			return err
 		case policies.OutcomeDefer:
 			if d.DeferUntil != nil && d.DeferUntil.After(now) {
-				attrs["defer_until"] = d.DeferUntil.UTC().Format(time.RFC3339)
-				if _, err := tx.AppendLedger(ctx, a.Org, store.LedgerRecord{Kind: "action.deferred", Actor: "policy",
-					Refs: map[string]string{"action": a.ID, "account": a.Account}, Attrs: attrs}); err != nil {
+				// A deferral is a transition like any other: the action's
+				// decision, send_at and events say what the ledger says.
+				until := d.DeferUntil.UTC().Truncate(time.Microsecond)
+				attrs["defer_until"] = until.Format(time.RFC3339Nano)
+				if _, err := tx.Transition(ctx, a.Org, a.ID, store.Transition{To: herald.StatusScheduled, Actor: "policy",
+					Detail: "deferred until " + until.Format(time.RFC3339Nano) + " by " + ruleList(d),
+					SendAt: &until, Decision: dj, Attrs: attrs, LedgerKind: "action.deferred"}); err != nil {
 					return err
 				}
-				return tx.RescheduleJob(ctx, a.ID, *d.DeferUntil, "deferred by policy", false)
+				return tx.RescheduleJob(ctx, a.ID, until, "deferred by policy", false)
 			}
 		}
 		// allow (and approve: a scheduled action already passed approval)
@@ -528,9 +564,24 @@ func (w *Worker) record(ctx context.Context, j store.Job, p prepared, receipt co
 				Refs: map[string]string{"account": a.Account, "action": a.ID}, Attrs: map[string]any{"code": se.Code, "freeze_seconds": int(se.Freeze.Seconds())}}); err != nil {
 				return err
 			}
+			if se.Code == store.EventPeerFlood {
+				if err := tx.CountAccountEvent(ctx, a.Org, a.Account, store.EventPeerFlood, w.store.Now()); err != nil {
+					return err
+				}
+			}
 			// The action waits with its account's queue; it was not sent.
 			return w.retry(ctx, tx, a, w.store.Now(), "account_stop:"+se.Code, outcome)
 		default: // retryable
+			if re != nil && re.After > 0 {
+				// Telegram told the account to slow down: risk counts it.
+				ev := store.EventTooManyRequests
+				if p.account.Connector == herald.ConnectorMTProto {
+					ev = store.EventFloodWait
+				}
+				if err := tx.CountAccountEvent(ctx, a.Org, a.Account, ev, w.store.Now()); err != nil {
+					return err
+				}
+			}
 			after := connectors.RetryAfter(sendErr)
 			if after <= 0 {
 				after = w.backoff(a.Attempts)
@@ -603,6 +654,18 @@ func DecisionAttrs(d policies.Decision) map[string]any {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ruleList is the comma-separated rule ids of d's reasons, for event details.
+func ruleList(d policies.Decision) string {
+	ids := make([]string, 0, len(d.Reasons))
+	for _, r := range d.Reasons {
+		ids = append(ids, r.Rule)
+	}
+	if len(ids) == 0 {
+		return "policy"
+	}
+	return strings.Join(ids, ",")
+}
 
 // errText is an error's text for the action row: connectors keep secrets
 // and content out of their errors.

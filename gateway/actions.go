@@ -65,6 +65,9 @@ func (s *Server) submitAction(c *gin.Context) {
 	res, err := s.Pipeline.Submit(c.Request.Context(), principal(c), req, SubmitOptions{
 		IdempotencyKey: c.GetHeader("Idempotency-Key"), DryRun: dry, Explain: explain == "full"})
 	if err != nil {
+		if herald.ErrorCode(err) == CodePolicyUnavailable {
+			c.Header("Retry-After", strconv.Itoa(policyRetryAfter))
+		}
 		writeProblem(c, err)
 		return
 	}

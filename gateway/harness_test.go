@@ -34,9 +34,17 @@ var (
 	engineErr  error
 )
 
+// testEvalTimeout is the decision deadline of the test engines. The race
+// detector on a shared 2-core box makes a 50 ms evaluation deadline miss
+// often, and a missed deadline is now a 503 rather than a decision; tests
+// about the deadline force it with a slow module (TestPolicyDeadlineIsRetryable).
+const testEvalTimeout = 10 * time.Second
+
 // defaultEngine compiles the default policy bundle once per test binary.
 func defaultEngine(t testing.TB) *policies.Engine {
-	engineOnce.Do(func() { engine, engineErr = policies.Compile(context.Background(), policies.DefaultBundle()) })
+	engineOnce.Do(func() {
+		engine, engineErr = policies.Compile(context.Background(), policies.DefaultBundle(), policies.EvalTimeout(testEvalTimeout))
+	})
 	if engineErr != nil {
 		t.Fatalf("compile default bundle: %v", engineErr)
 	}

@@ -135,8 +135,11 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 			done()
 			return res, err
 		}
-		res.Decision = pl.decide(ctx, in)
+		res.Decision, err = pl.decide(ctx, in)
 		done()
+		if err != nil {
+			return res, err
+		}
 		if opt.Explain {
 			ex, ok := pl.Decider.(Explainer)
 			if !ok {
@@ -147,13 +150,13 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 			}
 		}
 		res.Action = herald.Action{Org: p.Org, Account: req.Account, Kind: req.Kind, Purpose: req.Purpose,
-			Target: req.Target, ContactID: contactID(subj), Content: req.Content, Status: statusFor(res.Decision),
+			Target: subj.Target, ContactID: contactID(subj), Recipient: subj.Recipient, Content: req.Content, Status: statusFor(res.Decision),
 			SendAt: sendAt(at, res.Decision), ScheduleAt: req.ScheduleAt, SubmittedBy: p.ID}
 		return res, nil
 	}
 	done = pl.stage(ctx, "commit")
 	err = pl.Store.InTx(ctx, func(tx *store.Tx) error {
-		keys := policyinput.LockKeys(p.Org, req.Account, req.Target)
+		keys := policyinput.LockKeys(p.Org, req.Account, subj.Recipient)
 		if opt.IdempotencyKey != "" {
 			keys = append([]string{"herald/idem/" + p.Org + "/" + opt.IdempotencyKey}, keys...)
 		}
@@ -172,9 +175,11 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 		if err != nil {
 			return err
 		}
-		res.Decision = pl.decide(ctx, in)
-		a := herald.Action{Org: p.Org, Account: req.Account, Kind: req.Kind, Purpose: req.Purpose, Target: req.Target,
-			ContactID: contactID(subj), Content: req.Content, SendAt: at, ScheduleAt: req.ScheduleAt,
+		if res.Decision, err = pl.decide(ctx, in); err != nil {
+			return err // nothing is stored: the transaction rolls back
+		}
+		a := herald.Action{Org: p.Org, Account: req.Account, Kind: req.Kind, Purpose: req.Purpose, Target: subj.Target,
+			ContactID: contactID(subj), Recipient: subj.Recipient, Content: req.Content, SendAt: at, ScheduleAt: req.ScheduleAt,
 			IdempotencyKey: opt.IdempotencyKey, RequestHash: reqHash, SubmittedBy: p.ID}
 		if err := pl.commit(ctx, tx, &a, res.Decision, at); err != nil {
 			return err
@@ -253,17 +258,35 @@ func sendAt(at time.Time, d policies.Decision) time.Time {
 	return at
 }
 
-func (pl *Pipeline) decide(ctx context.Context, in policies.Input) policies.Decision {
+// CodePolicyUnavailable: the policy could not be evaluated in time (load,
+// not a verdict). Nothing was stored; retry after the Retry-After header.
+const CodePolicyUnavailable herald.Code = "policy_unavailable"
+
+// policyRetryAfter is the Retry-After of a policy_unavailable answer, in
+// seconds: long enough for a burst to pass.
+const policyRetryAfter = 1
+
+// decide evaluates the policy. A passing failure (deadline, cancelled
+// context; policyinput.Unavailable) is returned as policy_unavailable and
+// MUST NOT become a decision; any other engine error is the engine's
+// fail-closed deny.
+func (pl *Pipeline) decide(ctx context.Context, in policies.Input) (policies.Decision, error) {
 	ctx, span := telemetry.StartSpan(ctx, "policy.decide")
 	d, err := pl.Decider.Decide(ctx, in)
 	defer func() { telemetry.EndDecisionSpan(span, in.Stage, d.Outcome, d.BundleHash, err) }()
 	if err != nil {
-		// The engine returns a fail-closed deny with the error; it is logged
-		// (without the input: it may hold consent facts) and counted.
-		pl.log().Error("policy evaluation failed; denied fail-closed", "err", err)
 		if pl.Metrics != nil {
 			pl.Metrics.PolicyErrors.Inc()
 		}
+		if policyinput.Unavailable(err) {
+			pl.log().Warn("policy evaluation unavailable; answered 503", "err", err)
+			return d, &herald.Error{Code: CodePolicyUnavailable, Err: err,
+				Message: "the policy could not be evaluated in time; nothing was stored, retry after the Retry-After delay",
+				Extra:   map[string]any{"retry_after": policyRetryAfter}}
+		}
+		// The engine returns a fail-closed deny with the error; it is logged
+		// (without the input: it may hold consent facts) and counted.
+		pl.log().Error("policy evaluation failed; denied fail-closed", "err", err)
 		if d.Outcome == "" {
 			d = policies.Decision{Outcome: policies.OutcomeDeny, Reasons: []policies.Reason{{Rule: "policy.error",
 				Severity: "deny", Message: "the policy could not be evaluated; denied fail-closed"}}}
@@ -272,7 +295,7 @@ func (pl *Pipeline) decide(ctx context.Context, in policies.Input) policies.Deci
 	if pl.Metrics != nil {
 		pl.Metrics.Decisions.WithLabelValues(in.Stage, d.Outcome).Inc()
 	}
-	return d
+	return d, nil
 }
 
 func (pl *Pipeline) log() *slog.Logger {
@@ -323,24 +346,14 @@ func (pl *Pipeline) subject(ctx context.Context, p herald.Principal, req ActionR
 	case herald.AccountPaused, herald.AccountDisabled:
 		return s, herald.Errorf(herald.CodeAccountUnavailable, "account is %s; resume it before submitting", s.Account.Status)
 	}
-	if looksLikeID(req.Target) {
-		c, err := pl.Store.GetContact(ctx, p.Org, req.Target)
-		if err != nil {
-			if herald.IsNotFound(err) {
-				return s, herald.Invalid(herald.FieldError{Field: "target", Message: "no such contact in this organisation"})
-			}
-			return s, err
+	rc, err := policyinput.Resolve(ctx, pl.Store, p.Org, req.Target, looksLikeID(req.Target))
+	if err != nil {
+		if herald.IsNotFound(err) {
+			return s, herald.Invalid(herald.FieldError{Field: "target", Message: "no such contact in this organisation"})
 		}
-		s.Contact, s.Target = &c, c.ChatID
-		return s, nil
-	}
-	c, err := pl.Store.ContactByChat(ctx, p.Org, req.Target)
-	switch {
-	case err == nil:
-		s.Contact = &c
-	case !herald.IsNotFound(err):
 		return s, err
 	}
+	s.Contact, s.Target, s.Recipient = rc.Contact, rc.Chat, rc.Key
 	return s, nil
 }
 

@@ -78,7 +78,7 @@ type policyEnv struct {
 func newPolicyEnv(t *testing.T, b storetest.Backend) *policyEnv {
 	t.Helper()
 	e := newEnv(t, b)
-	reg := policies.NewRegistry(defaultEngine(t), e.s)
+	reg := policies.NewRegistry(defaultEngine(t), e.s, policies.EvalTimeout(testEvalTimeout))
 	pe := &policyEnv{env: e, reg: reg, pol: &gateway.Policies{Store: e.s, Registry: reg}, rec: &recorder{reg: reg}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	m := telemetry.New(nil)

@@ -42,6 +42,7 @@ var codeStatus = map[herald.Code]int{
 	herald.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	herald.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
 	herald.CodeUnavailable:        http.StatusServiceUnavailable,
+	CodePolicyUnavailable:         http.StatusServiceUnavailable,
 	herald.CodeInternal:           http.StatusInternalServerError,
 	CodeSelfApproval:              http.StatusForbidden,
 	CodeNotApprover:               http.StatusForbidden,

@@ -3,6 +3,17 @@
 // and the recent sends counted for frequency caps. The submit pipeline and
 // the delivery worker both build it here, so a decision at submit time and
 // its re-check at send time see the same facts in the same shape.
+//
+// Invariants:
+//   - A person is ONE recipient however an action addresses them (contact
+//     id, chat id, @username, MTProto peer): Resolve MUST run before any
+//     count, lock or consent check, and caps, quiet hours and opt-out MUST be
+//     judged by the resolved contact and RecipientKey, never by the raw
+//     target.
+//   - A chat id or user name that belongs to a known contact IS that
+//     contact, with its consent, time zone and opt-out.
+//   - The locks (LockKeys) MUST be taken on the recipient key, so two
+//     addresses of one person serialise on one lock.
 package policyinput
 
 import (
@@ -24,11 +35,16 @@ const (
 // Subject is everything about one action the input needs, already loaded
 // and scoped to its organisation.
 type Subject struct {
-	ActionID   string
-	Org        herald.Org
-	Account    herald.Account
-	Contact    *herald.Contact // nil when the target is not a known contact
-	Target     string
+	ActionID string
+	Org      herald.Org
+	Account  herald.Account
+	Contact  *herald.Contact // nil when the target is not a known contact
+	Target   string          // the chat the connector addresses
+	// Recipient is the key caps count by (RecipientKey of the person's chat).
+	Recipient string
+	// Self is the stored action re-decided at send time (nil at submit): it
+	// counts only the sends before it in line.
+	Self       *herald.Action
 	Kind       string
 	Purpose    string
 	Stats      policies.ContentStats
@@ -41,17 +57,110 @@ type Subject struct {
 // FactSource gives the counters caps are judged on; *store.Store and
 // *store.Tx both satisfy it (the Tx under the recipient lock, for exact caps).
 type FactSource interface {
-	SendFacts(ctx context.Context, org, account, target string, at time.Time, excludeAction string) (store.SendFacts, error)
+	SendFacts(ctx context.Context, q store.FactQuery) (store.SendFacts, error)
 }
 
 // Gather counts the facts and builds the input for s, judged at at (the
 // time the action would go out).
 func Gather(ctx context.Context, src FactSource, s Subject, at time.Time, stage string) (policies.Input, error) {
-	facts, err := src.SendFacts(ctx, s.Org.ID, s.Account.ID, s.Target, at, s.ActionID)
+	q := store.FactQuery{Org: s.Org.ID, Account: s.Account.ID, Recipient: s.Recipient, At: at}
+	if q.Recipient == "" {
+		q.Recipient = RecipientKey(s.Target)
+	}
+	if stage == StageSend {
+		q.Self = s.Self
+	}
+	facts, err := src.SendFacts(ctx, q)
 	if err != nil {
 		return policies.Input{}, err
 	}
 	return Build(s, facts, at, stage), nil
+}
+
+// RecipientKey is the canonical form of a chat, the key a recipient is
+// counted and locked by: MTProto peers become the Bot API id of the same
+// chat ("user:42:…" → "42", "channel:7:…" → "-1007", "chat:7" → "-7") and
+// user names are lower case.
+func RecipientKey(chat string) string {
+	switch {
+	case strings.HasPrefix(chat, "user:"):
+		return peerID(chat[len("user:"):])
+	case strings.HasPrefix(chat, "channel:"):
+		return "-100" + peerID(chat[len("channel:"):])
+	case strings.HasPrefix(chat, "chat:"):
+		return "-" + chat[len("chat:"):]
+	case strings.HasPrefix(chat, "@"):
+		return strings.ToLower(chat)
+	}
+	return chat
+}
+
+// peerID drops the access hash of "<id>:<hash>".
+func peerID(s string) string {
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// ContactFinder finds the contact behind a target; *store.Store and
+// *store.Tx satisfy it.
+type ContactFinder interface {
+	GetContact(ctx context.Context, org, id string) (herald.Contact, error)
+	ContactByChat(ctx context.Context, org, chatID string) (herald.Contact, error)
+	ContactByUsername(ctx context.Context, org, username string) (herald.Contact, error)
+}
+
+// Recipient is a target resolved to the one person or chat it reaches.
+type Recipient struct {
+	// Chat is what the connector addresses: the target as given, or the
+	// contact's chat when the target was a contact id or its @username.
+	Chat string
+	// Key is the recipient key (RecipientKey of the person's chat).
+	Key string
+	// Contact is the person, when Herald knows them.
+	Contact *herald.Contact
+}
+
+// Resolve maps a target to its recipient. byID says the target is a
+// contact id (an unknown one is a not-found error); otherwise the target is
+// a chat, and the contact whose chat id (in any of its forms) or user name
+// it is, if any, is the recipient.
+func Resolve(ctx context.Context, f ContactFinder, org, target string, byID bool) (Recipient, error) {
+	if byID {
+		c, err := f.GetContact(ctx, org, target)
+		if err != nil {
+			return Recipient{}, err
+		}
+		return Recipient{Chat: c.ChatID, Key: RecipientKey(c.ChatID), Contact: &c}, nil
+	}
+	r := Recipient{Chat: target, Key: RecipientKey(target)}
+	tries := []string{target}
+	if r.Key != target {
+		tries = append(tries, r.Key)
+	}
+	for _, chat := range tries {
+		c, err := f.ContactByChat(ctx, org, chat)
+		switch {
+		case err == nil:
+			r.Contact, r.Key = &c, RecipientKey(c.ChatID)
+			return r, nil
+		case !herald.IsNotFound(err):
+			return r, err
+		}
+	}
+	if strings.HasPrefix(target, "@") {
+		c, err := f.ContactByUsername(ctx, org, target)
+		switch {
+		case err == nil:
+			// Bots cannot write to a person by user name: address the
+			// contact's chat.
+			r.Contact, r.Chat, r.Key = &c, c.ChatID, RecipientKey(c.ChatID)
+		case !herald.IsNotFound(err):
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 // TargetType classifies a chat: "user" for a positive id, "channel" for a
@@ -84,6 +193,7 @@ func Build(s Subject, f store.SendFacts, at time.Time, stage string) policies.In
 			ID: s.Account.ID, Kind: s.Account.Kind, Connector: s.Account.Connector, Status: s.Account.Status,
 			AgeDays:     int(at.Sub(s.Account.CreatedAt).Hours() / 24),
 			FrozenUntil: s.Account.FrozenUntil, Sends24h: f.AccountSends24h, Blocked24h: f.AccountBlocked24h,
+			Errors429_24h: f.Account429_24h, FloodWait24h: f.AccountFlood24h, PeerFlood24h: f.AccountPeerFlood,
 			BaselineDaily7d: f.AccountDaily7d,
 		},
 		Target: policies.TargetInput{ChatID: s.Target, Type: TargetType(s.Kind, s.Target)},
@@ -123,16 +233,20 @@ func Build(s Subject, f store.SendFacts, at time.Time, stage string) policies.In
 
 // Loader reads what a Subject needs; *store.Store and *store.Tx satisfy it.
 type Loader interface {
+	ContactFinder
 	GetOrg(ctx context.Context, id string) (herald.Org, error)
 	GetAccount(ctx context.Context, org, id string) (herald.Account, error)
-	GetContact(ctx context.Context, org, id string) (herald.Contact, error)
 	PolicyParams(ctx context.Context, org string) (map[string]any, error)
 }
 
 // SubjectOf loads the subject of a stored action (for the send-time re-check).
 func SubjectOf(ctx context.Context, l Loader, a herald.Action, stats policies.ContentStats) (Subject, error) {
-	s := Subject{ActionID: a.ID, Target: a.Target, Kind: a.Kind, Purpose: a.Purpose, Stats: stats,
+	self := a
+	s := Subject{ActionID: a.ID, Target: a.Target, Recipient: a.Recipient, Self: &self, Kind: a.Kind, Purpose: a.Purpose, Stats: stats,
 		ScheduleAt: a.ScheduleAt, Actor: herald.Principal{ID: a.SubmittedBy}}
+	if s.Recipient == "" {
+		s.Recipient = RecipientKey(a.Target)
+	}
 	var err error
 	if s.Org, err = l.GetOrg(ctx, a.Org); err != nil {
 		return s, err
@@ -149,13 +263,21 @@ func SubjectOf(ctx context.Context, l Loader, a herald.Action, stats policies.Co
 			return s, err
 		}
 		s.Contact = &c
+	} else if TargetType(a.Kind, a.Target) == "user" {
+		// A contact created after the submit is the same person now.
+		r, err := Resolve(ctx, l, a.Org, a.Target, false)
+		if err != nil {
+			return s, err
+		}
+		s.Contact = r.Contact
 	}
 	return s, nil
 }
 
 // LockKeys are the transaction locks that make decide-and-reserve atomic:
-// one per sending account (its caps) and one per recipient chat (theirs),
-// always taken in this order so two transactions never deadlock.
-func LockKeys(org, account, target string) []string {
-	return []string{"herald/account/" + account, "herald/chat/" + org + "/" + target}
+// one per sending account (its caps) and one per recipient (theirs, by
+// RecipientKey), always taken in this order so two transactions never
+// deadlock.
+func LockKeys(org, account, recipient string) []string {
+	return []string{"herald/account/" + account, "herald/chat/" + org + "/" + recipient}
 }

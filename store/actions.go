@@ -12,7 +12,7 @@ import (
 )
 
 const actionColumns = `id, org_id, account_id, kind, purpose, target, contact_id, content, status, send_at, schedule_at,
-	idempotency_key, request_hash, submitted_by, decision, receipt, attempts, error_code, error_message, created_at, updated_at`
+	idempotency_key, request_hash, submitted_by, decision, receipt, attempts, error_code, error_message, created_at, updated_at, recipient`
 
 func scanAction(r row) (herald.Action, error) {
 	var (
@@ -22,7 +22,7 @@ func scanAction(r row) (herald.Action, error) {
 		decision, receipt  *string
 	)
 	err := r.Scan(&a.ID, &a.Org, &a.Account, &a.Kind, &a.Purpose, &a.Target, &contactID, &content, &a.Status, &a.SendAt, &a.ScheduleAt,
-		&idemKey, &a.RequestHash, &a.SubmittedBy, &decision, &receipt, &a.Attempts, &a.ErrorCode, &a.ErrorMessage, &a.CreatedAt, &a.UpdatedAt)
+		&idemKey, &a.RequestHash, &a.SubmittedBy, &decision, &receipt, &a.Attempts, &a.ErrorCode, &a.ErrorMessage, &a.CreatedAt, &a.UpdatedAt, &a.Recipient)
 	if err != nil {
 		return a, err
 	}
@@ -71,6 +71,11 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	if a.ID == "" {
 		a.ID = NewID()
 	}
+	if a.Recipient == "" {
+		// Callers resolve the recipient (policyinput.Resolve); a raw chat
+		// is its own key otherwise.
+		a.Recipient = a.Target
+	}
 	a.Status, a.CreatedAt, a.UpdatedAt = herald.StatusReceived, now, now
 	froms := make([]herald.Status, len(then))
 	for i, tr := range then {
@@ -85,10 +90,10 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 		return fmt.Errorf("encode content: %w", err)
 	}
 	_, err = t.q.exec(ctx, `INSERT INTO actions (`+actionColumns+`) VALUES
-		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		a.ID, a.Org, a.Account, a.Kind, a.Purpose, a.Target, nullable(a.ContactID), string(content), a.Status, a.SendAt, a.ScheduleAt,
 		nullable(a.IdempotencyKey), a.RequestHash, a.SubmittedBy, nullableJSON(a.Decision), nullableJSON(a.Receipt), a.Attempts,
-		a.ErrorCode, a.ErrorMessage, a.CreatedAt, a.UpdatedAt)
+		a.ErrorCode, a.ErrorMessage, a.CreatedAt, a.UpdatedAt, a.Recipient)
 	if err != nil {
 		if t.d.isUnique(err) {
 			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
@@ -105,6 +110,11 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	if _, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail) VALUES `+
 		strings.Join(rows, ", "), args...); err != nil {
 		return fmt.Errorf("record transitions of action %s: %w", a.ID, err)
+	}
+	if counted(a.Status) {
+		if err := t.applyCounters(ctx, a.Org, a.Account, reservation(a.SendAt, 1)); err != nil {
+			return err
+		}
 	}
 	payload, err := json.Marshal(struct {
 		Target  string         `json:"target"`
@@ -159,7 +169,11 @@ func transitionRecord(a herald.Action, from herald.Status, tr Transition) Ledger
 	for k, v := range tr.Attrs {
 		attrs[k] = v
 	}
-	return LedgerRecord{Kind: "action." + string(tr.To), Actor: tr.Actor, Refs: actionRefs(a), Attrs: attrs}
+	kind := "action." + string(tr.To)
+	if tr.LedgerKind != "" {
+		kind = tr.LedgerKind
+	}
+	return LedgerRecord{Kind: kind, Actor: tr.Actor, Refs: actionRefs(a), Attrs: attrs}
 }
 
 func actionRefs(a herald.Action) map[string]string {
@@ -300,6 +314,9 @@ type Transition struct {
 	CountAttempt bool
 	// Attrs are added to the ledger entry (outcome, rule ids, bundle hash…).
 	Attrs map[string]any
+	// LedgerKind names the ledger entry; "action.<To>" when empty (a
+	// send-time deferral, scheduled → scheduled, is "action.deferred").
+	LedgerKind string
 }
 
 // Transition moves one of org's actions to tr.To, if the state machine
@@ -319,7 +336,7 @@ func (t *Tx) Transition(ctx context.Context, org, id string, tr Transition) (her
 	if !herald.CanTransition(a.Status, tr.To) {
 		return a, herald.TransitionError(a.Status, tr.To)
 	}
-	from := a.Status
+	from, before := a.Status, a
 	applyTransition(&a, tr, t.now())
 	_, err = t.q.exec(ctx, `UPDATE actions SET status = $3, send_at = $4, decision = $5, receipt = $6, attempts = $7,
 		error_code = $8, error_message = $9, updated_at = $10 WHERE org_id = $1 AND id = $2`,
@@ -327,6 +344,9 @@ func (t *Tx) Transition(ctx context.Context, org, id string, tr Transition) (her
 		a.ErrorCode, a.ErrorMessage, a.UpdatedAt)
 	if err != nil {
 		return a, fmt.Errorf("move action %s to %s: %w", id, tr.To, err)
+	}
+	if err := t.applyCounters(ctx, org, a.Account, countMove(before, a, t.now())); err != nil {
+		return a, err
 	}
 	if err := t.event(ctx, &a, from, tr.To, tr.Actor, tr.Detail); err != nil {
 		return a, err

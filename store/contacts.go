@@ -8,11 +8,11 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-const contactColumns = `id, org_id, chat_id, timezone, language, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at`
+const contactColumns = `id, org_id, chat_id, timezone, language, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, username`
 
 func scanContact(r row) (herald.Contact, error) {
 	var c herald.Contact
-	err := r.Scan(&c.ID, &c.Org, &c.ChatID, &c.Timezone, &c.Language, &c.OptedOutAt, &c.OptOutSource, &c.LastInboundAt, &c.CreatedAt, &c.UpdatedAt)
+	err := r.Scan(&c.ID, &c.Org, &c.ChatID, &c.Timezone, &c.Language, &c.OptedOutAt, &c.OptOutSource, &c.LastInboundAt, &c.CreatedAt, &c.UpdatedAt, &c.Username)
 	return c, err
 }
 
@@ -51,6 +51,17 @@ func (q *queries) ContactByChat(ctx context.Context, org, chatID string) (herald
 	return c, q.loadConsents(ctx, &c)
 }
 
+// ContactByUsername returns org's contact with the public user name
+// username (with or without "@", any case).
+func (q *queries) ContactByUsername(ctx context.Context, org, username string) (herald.Contact, error) {
+	c, err := scanContact(q.q.queryRow(ctx, `SELECT `+contactColumns+` FROM contacts WHERE org_id = $1 AND username = $2 AND username <> ''`,
+		org, herald.NormalizeUsername(username)))
+	if err != nil {
+		return c, scanNotFound(err, "contact")
+	}
+	return c, q.loadConsents(ctx, &c)
+}
+
 // ImportResult says what an import did.
 type ImportResult struct {
 	Rows     int      `json:"rows"`
@@ -78,14 +89,15 @@ func (t *Tx) ImportContacts(ctx context.Context, org string, rows []herald.Conta
 				if _, err := t.q.exec(ctx, `UPDATE contacts SET
 					timezone = CASE WHEN $3 = '' THEN timezone ELSE $3 END,
 					language = CASE WHEN $4 = '' THEN language ELSE $4 END,
-					updated_at = $5 WHERE org_id = $1 AND id = $2`, org, id, r.Timezone, r.Language, now); err != nil {
+					username = CASE WHEN $6 = '' THEN username ELSE $6 END,
+					updated_at = $5 WHERE org_id = $1 AND id = $2`, org, id, r.Timezone, r.Language, now, herald.NormalizeUsername(r.Username)); err != nil {
 					return res, fmt.Errorf("import row %d: %w", i+1, err)
 				}
 			case herald.IsNotFound(err):
 				id = NewID()
 				res.Created++
-				if _, err := t.q.exec(ctx, `INSERT INTO contacts (id, org_id, chat_id, timezone, language, created_at, updated_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $6)`, id, org, r.ChatID, r.Timezone, r.Language, now); err != nil {
+				if _, err := t.q.exec(ctx, `INSERT INTO contacts (id, org_id, chat_id, timezone, language, created_at, updated_at, username)
+					VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`, id, org, r.ChatID, r.Timezone, r.Language, now, herald.NormalizeUsername(r.Username)); err != nil {
 					return res, fmt.Errorf("import row %d: %w", i+1, err)
 				}
 			default:
@@ -179,7 +191,7 @@ func (t *Tx) DeleteContact(ctx context.Context, org, id string) error {
 	if _, err := t.GetContact(ctx, org, id); err != nil {
 		return err
 	}
-	if _, err := t.q.exec(ctx, `UPDATE actions SET content = '{}', target = 'erased', updated_at = $3
+	if _, err := t.q.exec(ctx, `UPDATE actions SET content = '{}', target = 'erased', recipient = 'erased', updated_at = $3
 		WHERE org_id = $1 AND contact_id = $2`, org, id, t.now()); err != nil {
 		return fmt.Errorf("erase contact's actions: %w", err)
 	}

@@ -39,7 +39,6 @@ type queries struct {
 	d      dialect
 	now    func() time.Time
 	pseudo Pseudonymizer
-	vol    *volumeCache // shared by the Store and its transactions
 }
 
 // Open connects to url: "postgres://…" or "postgresql://…" for PostgreSQL,
@@ -63,7 +62,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, now: defaultNow}
-	s.queries = queries{q: db, d: db.dialect(), now: s.clock, vol: &volumeCache{}}
+	s.queries = queries{q: db, d: db.dialect(), now: s.clock}
 	return s, nil
 }
 
@@ -91,7 +90,7 @@ func (s *Store) Close() { s.db.close() }
 // InTx runs fn in one transaction. If fn returns an error, nothing it did is kept.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.db.inTx(ctx, func(q querier) error {
-		return fn(&Tx{queries{q: q, d: s.d, now: s.clock, pseudo: s.pseudo, vol: s.vol}})
+		return fn(&Tx{queries{q: q, d: s.d, now: s.clock, pseudo: s.pseudo}})
 	})
 }
 

@@ -432,7 +432,7 @@ func TestSendFactsCountOnlyCommittedSends(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		facts, err := f.s.SendFacts(ctx, f.org.ID, f.account.ID, "42", now, "")
+		facts, err := f.s.SendFacts(ctx, store.FactQuery{Org: f.org.ID, Account: f.account.ID, Recipient: "42", At: now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,6 +40,8 @@ var Events = map[string]string{
 	"policy refresh": "policy.refresh_failed",
 	"policy evaluation failed; denied fail-closed":  "policy.eval_failed",
 	"policy evaluation failed; denying fail-closed": "policy.eval_failed",
+	"policy evaluation unavailable; answered 503":   "policy.unavailable",
+	"policy evaluation unavailable; send retried":   "policy.unavailable",
 	// delivery worker
 	"claim jobs":              "worker.claim_failed",
 	"account lease":           "worker.lease_failed",
@@ -48,6 +50,8 @@ var Events = map[string]string{
 	"hand back queued jobs":   "worker.hand_back_failed",
 	"handed back queued jobs": "worker.handed_back",
 	"deliver action":          "worker.deliver_failed",
+	"prune send counters":     "worker.counters_prune_failed",
+	"pruned send counters":    "worker.counters_pruned",
 	// delivery outcomes
 	"delivered":                                        "delivery.delivered",
 	"delivery will be retried":                         "delivery.retry",

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/telemetry"
 )
 
@@ -25,6 +26,7 @@ type config struct {
 	Worker          bool
 	WorkerID        string
 	PolicyDir       string
+	PolicyTimeout   time.Duration
 	ShutdownTimeout time.Duration
 	BotAPIURL       string
 	BotPerSecond    float64
@@ -53,6 +55,7 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	fs.BoolVar(&c.Worker, "worker", true, "run the delivery worker in this process")
 	fs.StringVar(&c.WorkerID, "worker-id", "", "lease owner name of this process's worker (default: host name and pid)")
 	fs.StringVar(&c.PolicyDir, "policy-dir", "", "directory of a Rego policy bundle to use instead of the built-in default")
+	fs.DurationVar(&c.PolicyTimeout, "policy-timeout", policies.DefaultEvalTimeout, "deadline of one policy evaluation; a miss answers 503 policy_unavailable (submit) or retries the send, never denies")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for in-flight requests and sends")
 	fs.StringVar(&c.BotAPIURL, "botapi-url", "https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server, or 'herald dev telegram-fake')")
 	fs.Float64Var(&c.BotPerSecond, "bot-rate", 30, "messages per second per bot (Telegram's free limit is about 30)")

@@ -117,12 +117,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 			return err
 		}
 	}
-	engine, err := policies.Compile(ctx, bundle)
+	engine, err := policies.Compile(ctx, bundle, policies.EvalTimeout(c.PolicyTimeout))
 	if err != nil {
 		return fmt.Errorf("compile policy bundle: %w", err)
 	}
 	log.Info("policy bundle active", "bundle_hash", engine.Hash())
-	registry := policies.NewRegistry(engine, s)
+	registry := policies.NewRegistry(engine, s, policies.EvalTimeout(c.PolicyTimeout))
 	registry.SetLogger(log)
 	if err := registry.Refresh(ctx); err != nil {
 		log.Error("policy: an active bundle could not be loaded", "err", err)
