@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -74,22 +75,23 @@ func readImport(c *gin.Context) ([]herald.ContactImportRow, error) {
 	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxImportBytes)
 	c.Request.Body = body
+	text := &textReader{r: body}
 	var (
 		rows []herald.ContactImportRow
 		err  error
 	)
 	switch mt {
 	case "application/json", "":
-		dec := json.NewDecoder(body)
+		dec := json.NewDecoder(text)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rows); err != nil {
 			return nil, jsonError(err)
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return nil, herald.Errorf(herald.CodeInvalidJSON, "the body must hold exactly one JSON array")
+			return nil, jsonError(orMoreThanOne(err))
 		}
 	case "text/csv":
-		rows, err = readCSV(body)
+		rows, err = readCSV(text)
 	case "multipart/form-data":
 		fh, ferr := c.FormFile("file")
 		if ferr != nil {
@@ -100,12 +102,18 @@ func readImport(c *gin.Context) ([]herald.ContactImportRow, error) {
 			return nil, fmt.Errorf("open upload: %w", ferr)
 		}
 		defer f.Close()
-		rows, err = readCSV(f)
+		rows, err = readCSV(&textReader{r: f})
 	default:
 		return nil, herald.Errorf(herald.CodeUnsupportedMedia, "send application/json, text/csv or multipart/form-data (got %s)", mt)
 	}
 	if err != nil {
 		return nil, err
+	}
+	for i, r := range rows {
+		if field, bad := findBadString(reflect.ValueOf(r), ""); bad {
+			n := i + 1
+			return nil, herald.Invalid(herald.FieldError{Field: field, Message: "must be UTF-8 text without NUL bytes", Row: &n})
+		}
 	}
 	if len(rows) == 0 {
 		return nil, herald.Invalid(herald.FieldError{Field: "rows", Message: "the import holds no rows"})
@@ -120,6 +128,10 @@ func readCSV(r io.Reader) ([]herald.ContactImportRow, error) {
 	cr := csv.NewReader(r)
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
+	var typed *herald.Error
+	if errors.As(err, &typed) {
+		return nil, typed
+	}
 	if err != nil {
 		return nil, herald.Errorf(herald.CodeInvalidJSON, "the CSV has no header row (%s)", strings.Join(csvColumns, ","))
 	}
@@ -155,6 +167,10 @@ func readCSV(r io.Reader) ([]herald.ContactImportRow, error) {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				return nil, herald.Errorf(herald.CodePayloadTooLarge, "the upload exceeds %d bytes", tooLarge.Limit)
+			}
+			var typed *herald.Error
+			if errors.As(err, &typed) {
+				return nil, typed
 			}
 			return nil, fmt.Errorf("read CSV: %w", err)
 		}

@@ -93,6 +93,7 @@ func (s *Server) engine() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(s.requestContext, s.recover)
+	r.Use(s.trafficGuards()...)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, herald.Errorf(herald.CodeRouteNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -156,7 +157,7 @@ func rewriteCustomMethods(next http.Handler) http.Handler {
 func (s *Server) requestContext(c *gin.Context) {
 	start := time.Now()
 	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 128 || !cleanText(id) {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		id = hex.EncodeToString(b)
@@ -287,15 +288,15 @@ func decodeJSON(c *gin.Context, dst any) error {
 		return herald.Errorf(herald.CodeUnsupportedMedia, "send application/json (got %s)", ct)
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(&textReader{r: body})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return herald.Errorf(herald.CodeInvalidJSON, "the body must hold exactly one JSON value")
+		return jsonError(orMoreThanOne(err))
 	}
-	return nil
+	return checkStrings(dst)
 }
 
 func jsonError(err error) error {
@@ -304,8 +305,11 @@ func jsonError(err error) error {
 		typeErr  *json.UnmarshalTypeError
 		tooLarge *http.MaxBytesError
 		timeErr  *time.ParseError
+		typed    *herald.Error
 	)
 	switch {
+	case errors.As(err, &typed):
+		return typed
 	case errors.As(err, &tooLarge):
 		return herald.Errorf(herald.CodePayloadTooLarge, "the body exceeds %d bytes", tooLarge.Limit)
 	case errors.As(err, &syntax):
