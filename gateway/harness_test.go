@@ -91,8 +91,14 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 // newEnvWith is newEnv with another policy decider.
 func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 	t.Helper()
+	return newEnvOn(t, storetest.Open(t, b), eng)
+}
+
+// newEnvOn is newEnvWith on a store the test opened itself.
+func newEnvOn(t testing.TB, s *store.Store, eng gateway.Decider) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, s: storetest.Open(t, b), sandbox: &sandbox.Connector{}, keys: map[string]string{}, logs: &syncBuffer{}}
+	e := &env{t: t, s: s, sandbox: &sandbox.Connector{}, keys: map[string]string{}, logs: &syncBuffer{}}
 	start := time.Now()
 	e.s.SetClock(func() time.Time {
 		e.clockMu.Lock()
