@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/connectors"
@@ -190,5 +193,73 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		if strings.Contains(logs, `"`+key+`"`) || strings.Contains(logs, "/"+key) || strings.Contains(logs, "notice "+key) {
 			t.Fatalf("logs contain Idempotency-Key or text of %s", key)
 		}
+	}
+}
+
+// TestLogsCarryNoPersonalDataOnDatabaseFaults injects a database fault into
+// the submit's locking step: another session holds the sending account's
+// lock and the database's lock_timeout is short, so the lock statement
+// fails (lock_not_available). The submit answers 503 with Retry-After and
+// the error is logged, but without the lock keys' chat id or the client's
+// Idempotency-Key, which the keys embed.
+func TestLogsCarryNoPersonalDataOnDatabaseFaults(t *testing.T) {
+	ctx := context.Background()
+	dbURL := storetest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{strings.TrimPrefix(u.Path, "/")}.Sanitize()+" SET lock_timeout = '200ms'"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, s, defaultEngine(t))
+	const chat, key = "913572468", "client-key-Quagga-77"
+	imp := e.do("POST", "/v1/contacts:import", e.keys[herald.RoleComplianceOfficer], []map[string]any{
+		{"chat_id": chat, "purpose": "support", "legal_basis": "contract", "source": "crm"}})
+	contact := imp.body["contacts"].([]any)[0].(string)
+
+	// Hold the account's lock (the key policyinput.LockKeys names) from
+	// another session, so the submit's lock statement times out.
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", "herald/account/"+e.account.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := e.counts()
+	for _, target := range []string{contact, chat} {
+		r := e.do("POST", "/v1/actions", e.keys[herald.RoleOperator], e.sendReq(target, "support", "Secret diagnosis Okapi"), "Idempotency-Key", key+target)
+		if r.status != http.StatusServiceUnavailable || r.str("code") != "unavailable" || r.header.Get("Retry-After") == "" {
+			t.Fatalf("submit during a lock fault = %d %v %s; want 503 unavailable with Retry-After", r.status, r.header, r.raw)
+		}
+	}
+	if after := e.counts(); after != before {
+		t.Fatalf("a failed submit changed the database: %+v → %+v", before, after)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, `"msg":"database unavailable"`) || !strings.Contains(logs, "lock [h:") {
+		t.Fatalf("the injected fault was not logged (as a digest of its lock keys):\n%s", logs)
+	}
+	for _, secret := range []string{chat, key, "Okapi", e.keys[herald.RoleOperator]} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("logs contain %q:\n%s", secret, logs)
+		}
+	}
+	// The same request succeeds once the fault is gone: nothing was decided.
+	if r := e.do("POST", "/v1/actions", e.keys[herald.RoleOperator], e.sendReq(contact, "support", "Secret diagnosis Okapi"), "Idempotency-Key", key+contact); r.status != http.StatusCreated {
+		t.Fatalf("retry after the fault = %d %s", r.status, r.raw)
 	}
 }
