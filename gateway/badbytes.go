@@ -21,8 +21,6 @@ import (
 // turn into a 500 or into a row that differs by store.
 const CodeInvalidEncoding herald.Code = "invalid_encoding"
 
-func init() { codeStatus[CodeInvalidEncoding] = http.StatusBadRequest }
-
 // cleanText reports whether s is valid UTF-8 without NUL bytes: the only
 // text Herald accepts anywhere (path, query, header, body field).
 func cleanText(s string) bool {

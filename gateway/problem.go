@@ -48,6 +48,8 @@ var codeStatus = map[herald.Code]int{
 	herald.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
 	herald.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
 	herald.CodeUnavailable:        http.StatusServiceUnavailable,
+	CodeRateLimited:               http.StatusTooManyRequests,
+	CodeInvalidEncoding:           http.StatusBadRequest,
 	herald.CodeInternal:           http.StatusInternalServerError,
 	CodeSelfApproval:              http.StatusForbidden,
 	CodeNotApprover:               http.StatusForbidden,

@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +50,12 @@ type Server struct {
 	Ledger *Ledger
 	// Sessions enables Telegram login and session tokens; nil disables them.
 	Sessions *Sessions
+	// RateLimits limits requests per key, per address and failed
+	// authentications (see ratelimit.go); nil serves without limits.
+	RateLimits *RateLimits
+
+	limiterOnce sync.Once
+	limiter     *limiter
 }
 
 const (
@@ -109,6 +116,7 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/v1/auth/telegram", s.telegramLogin)
 
 	v1 := r.Group("/v1", s.authenticate)
+	v1.Use(s.keyRateLimit)
 	s.Policies.Routes(v1, s.authorize)
 	v1.GET("/me", s.me)
 	v1.POST("/actions", s.submitAction)
