@@ -53,6 +53,7 @@ type env struct {
 	t        testing.TB
 	s        *store.Store
 	srv      *httptest.Server
+	server   *gateway.Server // what srv serves
 	sandbox  *sandbox.Connector
 	worker   *delivery.Worker
 	org      herald.Org
@@ -145,8 +146,9 @@ func newEnvOn(t testing.TB, s *store.Store, eng gateway.Decider) *env {
 	}
 	e.vkey = vkey
 	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
-		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}).Handler())
+	e.server = &gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
+		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}
+	e.srv = httptest.NewServer(e.server.Handler())
 	t.Cleanup(e.srv.Close)
 	return e
 }
