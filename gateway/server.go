@@ -66,8 +66,8 @@ const (
 	// maxBodyBytes bounds a JSON request: the largest action (4096
 	// characters of text, 4 bytes each in UTF-8) fits with room to spare.
 	maxBodyBytes = 1 << 20
-	// maxImportBytes bounds a contact import upload.
-	maxImportBytes = 32 << 20
+	// maxImportBytes bounds a contact import upload (streamed: see import.go).
+	maxImportBytes = 256 << 20
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
