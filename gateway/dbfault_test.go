@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/connectors/telegramtest"
 	"github.com/heraldhq/herald/delivery"
+	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
 	"github.com/heraldhq/herald/telemetry"
@@ -48,7 +49,14 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 	if _, err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvOn(t, s, defaultEngine(t))
+	// The default 50 ms evaluation deadline fails closed (deny) when the
+	// shared test machine is overloaded; this test is about database
+	// faults, so policy gets a deadline it cannot miss by accident.
+	eng, err := policies.Compile(ctx, policies.DefaultBundle(), policies.EvalTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvOn(t, s, eng)
 
 	const token = "424242:restart-test-token-aaaaaaaaaaaaaaaaaa"
 	fake := telegramtest.New(telegramtest.Options{Tokens: []string{token}})
@@ -62,7 +70,7 @@ func TestDatabaseRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	worker := delivery.New(s, map[string]connectors.Connector{"botapi": ratelimit.Wrap(bot, ratelimit.New(ratelimit.Config{}))},
-		defaultEngine(t), delivery.Config{ID: "restart-worker", Poll: 100 * time.Millisecond},
+		eng, delivery.Config{ID: "restart-worker", Poll: 100 * time.Millisecond},
 		slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), telemetry.New(nil))
 	wctx, stop := context.WithCancel(ctx)
 	workerDone := make(chan struct{})
