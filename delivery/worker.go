@@ -314,8 +314,48 @@ func (w *Worker) processLogged(ctx context.Context, j store.Job) {
 	telemetry.EndSpan(span, err)
 	if err != nil {
 		w.log.Error("deliver action", "action", j.ActionID, "err", err)
-		// Leave the lease to expire: a transient database error must not
-		// spin; the next claim re-examines the action's status.
+		// Leave the lease to expire: an error that is not a database fault
+		// (those were retried in process) must not spin; the next claim
+		// re-examines the action's status.
+	}
+}
+
+// Retrying a transaction that failed on a database fault (a restart, a
+// dropped connection). The job stays leased to this worker meanwhile, so
+// no other worker takes it; retries stop before the lease ends.
+const (
+	faultRetryFirst = 100 * time.Millisecond
+	// faultRetryMax bounds the pause between tries, so a delivery resumes
+	// within about a second of the database answering again.
+	faultRetryMax = time.Second
+	// leaseMargin is kept between the last retry and the lease's end.
+	leaseMargin = 10 * time.Second
+)
+
+// retryFaults runs fn until it succeeds, fails with an error that is not a
+// database fault, stop closes, or deadline passes. fn is one whole
+// transaction: a failed one changed nothing, so running it again is safe.
+func (w *Worker) retryFaults(stop <-chan struct{}, deadline time.Time, action, step string, fn func() error) error {
+	pause := faultRetryFirst
+	for tries := 1; ; tries++ {
+		err := fn()
+		if err == nil || !store.IsUnavailable(err) {
+			return err
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		if tries == 1 {
+			w.log.Warn("database unavailable; retrying", "action", action, "step", step, "err", err)
+		}
+		t := time.NewTimer(pause + rand.N(pause/2))
+		select {
+		case <-stop:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, faultRetryMax)
 	}
 }
 
@@ -328,7 +368,18 @@ type prepared struct {
 }
 
 func (w *Worker) process(ctx context.Context, j store.Job) error {
-	p, err := w.prepare(ctx, j)
+	// Database faults are retried here, within the job's lease, instead of
+	// waiting for the lease to expire: before the send nothing was
+	// committed (the action is still scheduled), and after it the outcome
+	// is recorded by retrying the same transaction. Neither retry can send
+	// twice: the send happens once, between the two.
+	deadline := time.Now().Add(w.cfg.Lease - leaseMargin)
+	var p prepared
+	err := w.retryFaults(ctx.Done(), deadline, j.ActionID, "prepare", func() error {
+		var err error
+		p, err = w.prepare(ctx, j)
+		return err
+	})
 	if err != nil || !p.send {
 		return err
 	}
@@ -350,9 +401,13 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 		w.metrics.ObserveSendError(p.account.Connector, sendErr)
 	}
 	// The outcome is recorded even when shutdown has begun: a send that
-	// happened must never be left looking unsent.
+	// happened must never be left looking unsent. If the database stays
+	// down past shutdown or the lease, the action stays sending and the
+	// next claim marks it unknown: never resent.
 	rctx, rspan := telemetry.StartSpan(ctx, "delivery.record", attribute.String("herald.delivery.class", class.String()))
-	err = w.record(context.WithoutCancel(rctx), j, p, receipt, sendErr, class)
+	err = w.retryFaults(ctx.Done(), deadline, j.ActionID, "record", func() error {
+		return w.record(context.WithoutCancel(rctx), j, p, receipt, sendErr, class)
+	})
 	telemetry.EndSpan(rspan, err)
 	return err
 }

@@ -61,6 +61,7 @@ type env struct {
 	t        testing.TB
 	s        *store.Store
 	srv      *httptest.Server
+	server   *gateway.Server // what srv serves
 	sandbox  *sandbox.Connector
 	worker   *delivery.Worker
 	org      herald.Org
@@ -99,8 +100,14 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 // newEnvWith is newEnv with another policy decider.
 func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 	t.Helper()
+	return newEnvOn(t, storetest.Open(t, b), eng)
+}
+
+// newEnvOn is newEnvWith on a store the test opened itself.
+func newEnvOn(t testing.TB, s *store.Store, eng gateway.Decider) *env {
+	t.Helper()
 	ctx := context.Background()
-	e := &env{t: t, s: storetest.Open(t, b), sandbox: &sandbox.Connector{}, keys: map[string]string{}, logs: &syncBuffer{}}
+	e := &env{t: t, s: s, sandbox: &sandbox.Connector{}, keys: map[string]string{}, logs: &syncBuffer{}}
 	start := time.Now()
 	e.s.SetClock(func() time.Time {
 		e.clockMu.Lock()
@@ -147,8 +154,9 @@ func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 	}
 	e.vkey = vkey
 	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
-	e.srv = httptest.NewServer((&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
-		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}).Handler())
+	e.server = &gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
+		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}
+	e.srv = httptest.NewServer(e.server.Handler())
 	t.Cleanup(e.srv.Close)
 	return e
 }

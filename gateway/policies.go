@@ -412,6 +412,9 @@ func readUpload(c *gin.Context) (policies.Bundle, error) {
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return policies.Bundle{}, herald.Errorf(herald.CodeInvalidJSON, "the body must hold exactly one JSON value")
 		}
+		if err := checkStrings(req); err != nil {
+			return policies.Bundle{}, err
+		}
 		return bundleFromFiles(req.Files)
 	default:
 		return policies.Bundle{}, herald.Errorf(herald.CodeUnsupportedMedia, "send application/json ({\"files\": {…}}) or application/gzip (a tar.gz bundle), not %s", ct)

@@ -3,12 +3,18 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/policies"
+	"github.com/heraldhq/herald/store"
 )
+
+// unavailableRetryAfter is the Retry-After (seconds) of a 503: a
+// PostgreSQL restart or fail-over takes about a second to a few seconds.
+const unavailableRetryAfter = 2
 
 // problemType is the base of every problem document's "type" URI; the code
 // is appended, so each stable code has a stable type.
@@ -43,6 +49,8 @@ var codeStatus = map[herald.Code]int{
 	herald.CodePayloadTooLarge:    http.StatusRequestEntityTooLarge,
 	herald.CodeUnavailable:        http.StatusServiceUnavailable,
 	CodePolicyUnavailable:         http.StatusServiceUnavailable,
+	CodeRateLimited:               http.StatusTooManyRequests,
+	CodeInvalidEncoding:           http.StatusBadRequest,
 	herald.CodeInternal:           http.StatusInternalServerError,
 	CodeSelfApproval:              http.StatusForbidden,
 	CodeNotApprover:               http.StatusForbidden,
@@ -55,11 +63,24 @@ var codeStatus = map[herald.Code]int{
 // writeProblem answers with err as problem+json. Untyped errors are logged
 // and answered as a generic internal error: their text may carry details
 // (SQL, paths) that are not the caller's business.
+//
+// Database faults (a restart, a lost connection, no free connection) are
+// not the caller's fault nor a decision: they answer 503 unavailable with
+// Retry-After, so clients retry the same request (with its
+// Idempotency-Key) instead of giving up on a permanent-looking 500.
 func writeProblem(c *gin.Context, err error) {
 	var he *herald.Error
-	if !errors.As(err, &he) {
+	switch {
+	case errors.As(err, &he):
+	case store.IsUnavailable(err):
+		logger(c).Warn("database unavailable", "err", err)
+		he = &herald.Error{Code: herald.CodeUnavailable, Message: "the database is unavailable; retry after the number of seconds in Retry-After"}
+	default:
 		logger(c).Error("internal error", "err", err)
 		he = &herald.Error{Code: herald.CodeInternal, Message: "internal error; the request id identifies it in Herald's logs"}
+	}
+	if he.Code == herald.CodeUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", strconv.Itoa(unavailableRetryAfter))
 	}
 	status := codeStatus[he.Code]
 	if status == 0 {

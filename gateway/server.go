@@ -17,6 +17,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -49,6 +50,12 @@ type Server struct {
 	Ledger *Ledger
 	// Sessions enables Telegram login and session tokens; nil disables them.
 	Sessions *Sessions
+	// RateLimits limits requests per key, per address and failed
+	// authentications (see ratelimit.go); nil serves without limits.
+	RateLimits *RateLimits
+
+	limiterOnce sync.Once
+	limiter     *limiter
 }
 
 const (
@@ -59,8 +66,8 @@ const (
 	// maxBodyBytes bounds a JSON request: the largest action (4096
 	// characters of text, 4 bytes each in UTF-8) fits with room to spare.
 	maxBodyBytes = 1 << 20
-	// maxImportBytes bounds a contact import upload.
-	maxImportBytes = 32 << 20
+	// maxImportBytes bounds a contact import upload (streamed: see import.go).
+	maxImportBytes = 256 << 20
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -93,6 +100,7 @@ func (s *Server) engine() *gin.Engine {
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
 	r.Use(s.requestContext, s.recover)
+	r.Use(s.trafficGuards()...)
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, herald.Errorf(herald.CodeRouteNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -108,6 +116,7 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/v1/auth/telegram", s.telegramLogin)
 
 	v1 := r.Group("/v1", s.authenticate)
+	v1.Use(s.keyRateLimit)
 	s.Policies.Routes(v1, s.authorize)
 	s.sloRoutes(v1)
 	v1.GET("/me", s.me)
@@ -159,7 +168,7 @@ func rewriteCustomMethods(next http.Handler) http.Handler {
 func (s *Server) requestContext(c *gin.Context) {
 	start := time.Now()
 	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 128 {
+	if id == "" || len(id) > 128 || !cleanText(id) {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		id = hex.EncodeToString(b)
@@ -290,15 +299,15 @@ func decodeJSON(c *gin.Context, dst any) error {
 		return herald.Errorf(herald.CodeUnsupportedMedia, "send application/json (got %s)", ct)
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(&textReader{r: body})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return herald.Errorf(herald.CodeInvalidJSON, "the body must hold exactly one JSON value")
+		return jsonError(orMoreThanOne(err))
 	}
-	return nil
+	return checkStrings(dst)
 }
 
 func jsonError(err error) error {
@@ -307,8 +316,11 @@ func jsonError(err error) error {
 		typeErr  *json.UnmarshalTypeError
 		tooLarge *http.MaxBytesError
 		timeErr  *time.ParseError
+		typed    *herald.Error
 	)
 	switch {
+	case errors.As(err, &typed):
+		return typed
 	case errors.As(err, &tooLarge):
 		return herald.Errorf(herald.CodePayloadTooLarge, "the body exceeds %d bytes", tooLarge.Limit)
 	case errors.As(err, &syntax):

@@ -76,8 +76,12 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 		return
 	}
 	var u tgUpdate
-	if err := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)).Decode(&u); err != nil {
+	if err := json.NewDecoder(&textReader{r: http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)}).Decode(&u); err != nil {
 		writeProblem(c, jsonError(err))
+		return
+	}
+	if err := checkStrings(u); err != nil {
+		writeProblem(c, err)
 		return
 	}
 	reply, err := s.handleUpdate(ctx, acc, u)

@@ -112,7 +112,13 @@ func (t *Tx) Lock(ctx context.Context, keys ...string) error {
 		args[i] = k
 	}
 	if _, err := t.q.exec(ctx, "SELECT "+strings.Join(calls, ", "), args...); err != nil {
-		return fmt.Errorf("lock %q: %w", keys, err)
+		// Lock keys embed chat ids and Idempotency-Keys: errors are logged,
+		// so only digests of the keys may appear in them.
+		digests := make([]string, len(keys))
+		for i, k := range keys {
+			digests[i] = LogKey(k)
+		}
+		return fmt.Errorf("lock %v: %w", digests, err)
 	}
 	return nil
 }

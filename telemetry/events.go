@@ -22,9 +22,12 @@ const UnlistedEvent = "unlisted"
 // handler then leaves it alone.
 var Events = map[string]string{
 	// HTTP API (gateway)
-	"request":          "http.request",
-	"internal error":   "http.internal_error",
-	"panic in handler": "http.panic",
+	"request":                        "http.request",
+	"internal error":                 "http.internal_error",
+	"panic in handler":               "http.panic",
+	"database unavailable":           "http.database_unavailable",
+	"write import answer":            "http.import_answer_failed",
+	"database unavailable; retrying": "worker.database_retry",
 	// serve: start-up and shutdown
 	"database ready":            "serve.database_ready",
 	"policy bundle active":      "serve.policy_bundle_active",

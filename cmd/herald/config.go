@@ -39,6 +39,7 @@ type config struct {
 	MaxApprovalWait time.Duration
 	SessionTTL      time.Duration
 	LoginMaxAge     time.Duration
+	RateLimits      rateLimitConfig
 }
 
 // storeFlags are the settings every command that opens the database shares.
@@ -60,6 +61,7 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.BotAPIURL, "botapi-url", "https://api.telegram.org", "Telegram Bot API base URL (a local Bot API server, or 'herald dev telegram-fake')")
 	fs.Float64Var(&c.BotPerSecond, "bot-rate", 30, "messages per second per bot (Telegram's free limit is about 30)")
 	secretsFlags(fs, &c.Secrets)
+	rateLimitFlags(fs, &c.RateLimits)
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 15*time.Minute, "lifetime of a session token issued by Telegram login")
 	fs.DurationVar(&c.LoginMaxAge, "login-max-age", 24*time.Hour, "oldest Telegram Login Widget auth_date accepted (login bot token: secret herald/login-bot, key token)")
 	fs.DurationVar(&c.MaxApprovalWait, "max-approval-wait", 72*time.Hour, "an action waiting for approval longer than this (or past its schedule) expires")

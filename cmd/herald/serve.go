@@ -175,6 +175,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	srv := &gateway.Server{Policies: &gateway.Policies{Store: s, Registry: registry}, Pipeline: pipeline, Store: s, Metrics: metrics, Log: log, Secrets: secretStore,
 		Inbound: gateway.Inbound{Keywords: c.OptOutKeywords, Reply: c.OptOutReply}}
 	srv.Ready = sb.ready
+	if srv.RateLimits, err = c.RateLimits.limits(); err != nil {
+		return err
+	}
 	srv.Sessions = &gateway.Sessions{Secrets: secretStore, LoginBotPath: "herald/login-bot", TTL: c.SessionTTL, MaxAge: c.LoginMaxAge}
 	logs := store.NewLedgerLogs(s, "", sb.Signer)
 	srv.Ledger = &gateway.Ledger{Logs: logs, Keys: sb.Signer.VerifierKeys}
