@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/dpia"
 	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/telemetry"
@@ -49,6 +50,8 @@ type Server struct {
 	Ledger *Ledger
 	// Sessions enables Telegram login and session tokens; nil disables them.
 	Sessions *Sessions
+	// DPIA generates /v1/dpia reports; nil builds one from Store and Ledger.
+	DPIA *dpia.Generator
 }
 
 const (
@@ -130,6 +133,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.DELETE("/contacts/:id", s.eraseContact)
 	s.Ledger.Routes(r, v1, s.authorize)
 	s.roleRoutes(v1)
+	s.dpiaRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	return r
