@@ -90,6 +90,11 @@ var categories = []category{
 		purpose:  "Authenticate people and machines and attribute every change to one of them.",
 		resource: "keys", bases: []string{"contract"}, flows: []string{flowSecrets},
 		retention: retStaff, subjects: "staff"},
+	{id: "subject_requests", name: "Data-subject requests", storage: []string{"subject_requests"},
+		fields:   []Field{{Name: "kind"}, {Name: "contact"}, {Name: "received_at"}, {Name: "due_at"}, {Name: "completed_at", Optional: true}},
+		purpose:  "Answer the rights of the people concerned within the legal time and prove it (Art. 12).",
+		resource: "reports", bases: []string{"legal_obligation"}, flows: []string{flowAuditor},
+		retention: retEntries, subjects: "contacts"},
 	{id: "technical_logs", name: "Technical logs", storage: []string{"stderr logs"},
 		fields:   []Field{{Name: "request_id"}, {Name: "route"}, {Name: "org"}, {Name: "principal"}},
 		purpose:  "Operate the service; logs never carry message text, contact fields, chat ids or keys.",
@@ -113,9 +118,10 @@ var flowsDeclared = []Flow{
 }
 
 var rights = []Right{
-	{Right: "access and portability (Art. 15, 20)", How: "GET /v1/contacts/{id} and the ledger entries referring to the person"},
-	{Right: "rectification (Art. 16)", How: "PATCH /v1/contacts/{id}"},
+	{Right: "access and portability (Art. 15, 20)", How: "POST /v1/subject-requests (kind access or portability), then GET /v1/subject-requests/{id}/export: everything held, with ledger inclusion proofs"},
+	{Right: "rectification (Art. 16)", How: "PATCH /v1/contacts/{id}, recorded as a rectification request"},
+	{Right: "restriction (Art. 18)", How: "a completed restriction request: policy denies every purpose until it is lifted"},
 	{Right: "erasure (Art. 17)", How: "DELETE /v1/contacts/{id}: payloads, content and chat id erased, the ledger still verifies"},
-	{Right: "objection to direct marketing (Art. 21)", How: "/stop, opt-out keywords, POST /v1/contacts/{id}/opt-out: every later send is denied"},
+	{Right: "objection (Art. 21)", How: "/stop, opt-out keywords, POST /v1/contacts/{id}/opt-out; an objection request denies marketing and legitimate-interest purposes until lifted"},
 	{Right: "human review of automated decisions (Art. 22)", How: "POST /v1/actions/{id}/override with a written justification, ledgered"},
 }

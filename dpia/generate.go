@@ -49,6 +49,7 @@ type Source interface {
 	ListAPIKeys(ctx context.Context, org string) ([]herald.APIKey, error)
 	LatestLedgerCheckpoint(ctx context.Context, org string) (store.LedgerCheckpoint, error)
 	DPIAPlan(ctx context.Context, org string) (json.RawMessage, error)
+	SubjectStats(ctx context.Context, org string, from, to time.Time) (store.SubjectStats, error)
 	Now() time.Time
 }
 
@@ -143,6 +144,7 @@ type evidence struct {
 	purged      *ledger.Entry
 	pruned      *ledger.Entry
 	erasures    int
+	subjects    store.SubjectStats
 	verify      *ledger.Report
 	verifyErr   string
 	verifiedAt  time.Time
@@ -197,6 +199,9 @@ func (g *Generator) gather(ctx context.Context, org string, now time.Time) (*evi
 		return nil, err
 	}
 	if ev.erasures, err = g.Store.CountLedgerEntries(ctx, org, ledger.KindContactErased, now.Add(-period), now.Add(time.Microsecond)); err != nil {
+		return nil, err
+	}
+	if ev.subjects, err = g.Store.SubjectStats(ctx, org, now.Add(-period), now.Add(time.Microsecond)); err != nil {
 		return nil, err
 	}
 	cp, err := g.Store.LatestLedgerCheckpoint(ctx, org)
@@ -431,7 +436,7 @@ func (g *Generator) principles(ev *evidence) Principles {
 	kw := append([]string{"/stop"}, g.Deployment.OptOutKeywords...)
 	p.Consent = ConsentFacts{Contacts: ev.contacts.Contacts, OptedOut: ev.contacts.OptedOut, OptOutBy: ev.contacts.OptOutBy,
 		OptOutKeywords: kw, DeniedInPeriod: ev.actions[string(herald.StatusDenied)], ActionsInPeriod: total}
-	p.SubjectRequests = SubjectRequests{Erasures: ev.erasures}
+	p.SubjectRequests = SubjectRequests{SubjectStats: ev.subjects, Erasures: ev.erasures}
 	return p
 }
 
@@ -509,6 +514,9 @@ func (g *Generator) risks(ev *evidence, now time.Time) []Risk {
 			{Measure: "no lawful basis for the purpose: deny (policy fails closed)",
 				Evidence: fmt.Sprintf("%d of %d actions denied by policy in the period", ev.actions[string(herald.StatusDenied)], sum(ev.actions)), OK: true},
 			{Measure: "every contact carries a legal basis and its source", Evidence: fmt.Sprintf("%d consent records over %d contacts", sumBases(ev.bases), ev.contacts.Contacts), OK: true},
+			{Measure: "data-subject requests answered within 30 days (restriction and objection stop sends)",
+				Evidence: fmt.Sprintf("%d requests received in the period, %d completed (%d on time); %d open, %d overdue", ev.subjects.Received, ev.subjects.Completed, ev.subjects.OnTime, ev.subjects.Open, ev.subjects.Overdue),
+				OK: ev.subjects.Overdue == 0},
 		}}
 	leak := Risk{ID: "token_leak", Scenario: "Bot token or session leaked",
 		Impact: "someone sends in the organisation's name, bypassing every policy", Severity: Maximum,

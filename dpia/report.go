@@ -26,6 +26,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/heraldhq/herald/store"
 )
 
 // SchemaVersion names the JSON schema of Report (docs/dpia.md). A change
@@ -161,8 +163,11 @@ type ConsentFacts struct {
 	ActionsInPeriod int            `json:"actions_in_period"`
 }
 
-// SubjectRequests are the data-subject requests handled in the period.
+// SubjectRequests are the data-subject requests received in the period
+// (and every request open now), with their response times.
 type SubjectRequests struct {
+	store.SubjectStats
+	// Erasures counts contacts erased in the period, by request or directly.
 	Erasures int `json:"erasures"`
 }
 

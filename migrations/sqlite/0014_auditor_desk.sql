@@ -7,3 +7,29 @@ CREATE TABLE dpia_plans (
     updated_at INTEGER NOT NULL,
     updated_by TEXT NOT NULL
 );
+
+-- Data-subject requests (GDPR Art. 12–22): answered within 30 days,
+-- extendable once by 60 (Art. 12(3)). contact_id has no foreign key: an
+-- erasure request outlives the contact it erased.
+CREATE TABLE subject_requests (
+    id           TEXT PRIMARY KEY,
+    org_id       TEXT NOT NULL REFERENCES orgs(id),
+    kind         TEXT NOT NULL CHECK (kind IN ('access','rectification','erasure','portability','restriction','objection','human_review')),
+    contact_id   TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('open','completed','lifted')),
+    received_at  INTEGER NOT NULL,
+    due_at       INTEGER NOT NULL,
+    extended     INTEGER NOT NULL DEFAULT 0,
+    completed_at INTEGER,
+    lifted_at    INTEGER,
+    created_by   TEXT NOT NULL,
+    completed_by TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX subject_requests_org ON subject_requests (org_id, received_at);
+CREATE INDEX subject_requests_open ON subject_requests (status, due_at);
+
+-- Restriction (Art. 18) and objection (Art. 21) mark the contact; policy
+-- denies every purpose (restriction) or legitimate-interest and marketing
+-- purposes (objection) until lifted.
+ALTER TABLE contacts ADD COLUMN restricted_at INTEGER;
+ALTER TABLE contacts ADD COLUMN objected_at INTEGER;
