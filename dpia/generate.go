@@ -516,7 +516,7 @@ func (g *Generator) risks(ev *evidence, now time.Time) []Risk {
 			{Measure: "every contact carries a legal basis and its source", Evidence: fmt.Sprintf("%d consent records over %d contacts", sumBases(ev.bases), ev.contacts.Contacts), OK: true},
 			{Measure: "data-subject requests answered within 30 days (restriction and objection stop sends)",
 				Evidence: fmt.Sprintf("%d requests received in the period, %d completed (%d on time); %d open, %d overdue", ev.subjects.Received, ev.subjects.Completed, ev.subjects.OnTime, ev.subjects.Open, ev.subjects.Overdue),
-				OK: ev.subjects.Overdue == 0},
+				OK:       ev.subjects.Overdue == 0},
 		}}
 	leak := Risk{ID: "token_leak", Scenario: "Bot token or session leaked",
 		Impact: "someone sends in the organisation's name, bypassing every policy", Severity: Maximum,

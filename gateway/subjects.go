@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +66,23 @@ func (s *Server) authorizeSubjects(c *gin.Context) bool {
 	return s.authorize(c, "reports", "read") && s.authorize(c, "contacts", "read")
 }
 
+// plausibleID reports whether id could name a row: ids are UUIDs, so
+// anything long, with NUL bytes or invalid UTF-8 names nothing (and must
+// not reach PostgreSQL, which refuses such text with an error).
+func plausibleID(id string) bool {
+	return id != "" && len(id) <= 64 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
+// requestID is the :id path parameter, or a 404 answered.
+func requestID(c *gin.Context) (string, bool) {
+	id := c.Param("id")
+	if !plausibleID(id) {
+		writeProblem(c, herald.NotFound("subject request"))
+		return "", false
+	}
+	return id, true
+}
+
 var telegramIDPattern = regexp.MustCompile(`^[1-9][0-9]{0,19}$`)
 
 type subjectRef struct {
@@ -86,6 +105,9 @@ func (s *Server) resolveSubject(ctx context.Context, org string, ref subjectRef)
 	}
 	switch {
 	case ref.Contact != "":
+		if !plausibleID(ref.Contact) {
+			return "", herald.NotFound("contact")
+		}
 		c, err := s.Store.GetContact(ctx, org, ref.Contact)
 		return c.ID, err
 	case ref.ChatID != "":
@@ -156,7 +178,11 @@ func (s *Server) getSubjectRequest(c *gin.Context) {
 	if !s.authorizeSubjects(c) {
 		return
 	}
-	r, err := s.Store.GetSubjectRequest(c.Request.Context(), principal(c).Org, c.Param("id"))
+	id, ok := requestID(c)
+	if !ok {
+		return
+	}
+	r, err := s.Store.GetSubjectRequest(c.Request.Context(), principal(c).Org, id)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -168,8 +194,12 @@ func (s *Server) extendSubjectRequest(c *gin.Context) {
 	if !s.authorizeSubjects(c) {
 		return
 	}
+	id, ok := requestID(c)
+	if !ok {
+		return
+	}
 	p := principal(c)
-	r, err := s.Store.ExtendSubjectRequest(c.Request.Context(), p.Org, c.Param("id"), p.ID)
+	r, err := s.Store.ExtendSubjectRequest(c.Request.Context(), p.Org, id, p.ID)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -187,9 +217,13 @@ func (s *Server) completeSubjectRequest(c *gin.Context) {
 	if !s.authorizeSubjects(c) {
 		return
 	}
+	id, ok := requestID(c)
+	if !ok {
+		return
+	}
 	p := principal(c)
 	ctx := c.Request.Context()
-	r, err := s.Store.GetSubjectRequest(ctx, p.Org, c.Param("id"))
+	r, err := s.Store.GetSubjectRequest(ctx, p.Org, id)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -234,8 +268,12 @@ func (s *Server) liftSubjectRequest(c *gin.Context) {
 	if !s.authorizeSubjects(c) || !s.authorize(c, "contacts", "write") {
 		return
 	}
+	id, ok := requestID(c)
+	if !ok {
+		return
+	}
 	p := principal(c)
-	r, err := s.Store.LiftSubjectRequest(c.Request.Context(), p.Org, c.Param("id"), p.ID)
+	r, err := s.Store.LiftSubjectRequest(c.Request.Context(), p.Org, id, p.ID)
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -247,9 +285,13 @@ func (s *Server) exportSubjectRequest(c *gin.Context) {
 	if !s.authorizeSubjects(c) {
 		return
 	}
+	id, ok := requestID(c)
+	if !ok {
+		return
+	}
 	p := principal(c)
 	ctx := c.Request.Context()
-	r, err := s.Store.GetSubjectRequest(ctx, p.Org, c.Param("id"))
+	r, err := s.Store.GetSubjectRequest(ctx, p.Org, id)
 	if err != nil {
 		writeProblem(c, err)
 		return
