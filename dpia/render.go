@@ -167,7 +167,7 @@ func (r *Report) document() []section {
 			}},
 			{heading: "Rights of the people concerned", table: &rights},
 		}},
-		{title: SectionTitles[2], blocks: risks},
+		{title: SectionTitles[2], blocks: append(risks, block{heading: "Incidents (Art. 33)", text: incidentText(r.Incidents)})},
 		{title: SectionTitles[3], blocks: planBlocks},
 		{title: SectionTitles[4], blocks: val},
 	}
@@ -302,4 +302,13 @@ func (r *Report) HTML(w io.Writer) error {
 		secs = append(secs, out)
 	}
 	return htmlTemplate.Execute(w, map[string]any{"Title": r.title(), "Subtitle": r.subtitle(), "Sections": secs, "Hash": r.Hash})
+}
+
+func incidentText(in Incidents) string {
+	s := fmt.Sprintf("%d breaches recorded in the period; %d open, %d past the 72-hour deadline; %d notified on time, %d late.",
+		in.InPeriod, in.Open, in.Overdue, in.NotifiedOnTime, in.NotifiedLate)
+	if in.Last != nil {
+		s += fmt.Sprintf(" Last: %s detected %s (%s), %d people concerned.", in.Last.ID, ts(in.Last.DetectedAt), in.Last.Status, in.Last.AffectedSubjects)
+	}
+	return s
 }

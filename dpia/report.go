@@ -44,6 +44,8 @@ type Report struct {
 	Context    Context    `json:"context"`
 	Principles Principles `json:"principles"`
 	Risks      []Risk     `json:"risks"`
+	// Incidents is the breach register's state (Art. 33).
+	Incidents  Incidents  `json:"incidents"`
 	ActionPlan []Action   `json:"action_plan"`
 	Validation Validation `json:"validation"`
 	// Hash is the SHA-256 of the report's JSON with Hash empty (see Seal).
@@ -169,6 +171,25 @@ type SubjectRequests struct {
 	store.SubjectStats
 	// Erasures counts contacts erased in the period, by request or directly.
 	Erasures int `json:"erasures"`
+}
+
+// Incidents summarises the breach register.
+type Incidents struct {
+	InPeriod       int `json:"in_period"`
+	Open           int `json:"open"`
+	Overdue        int `json:"overdue"`
+	NotifiedOnTime int `json:"notified_on_time"`
+	NotifiedLate   int `json:"notified_late"`
+	// Last is the most recent incident, if any.
+	Last *IncidentRef `json:"last,omitempty"`
+}
+
+// IncidentRef identifies an incident without its text (which may name people).
+type IncidentRef struct {
+	ID               string    `json:"id"`
+	DetectedAt       time.Time `json:"detected_at"`
+	Status           string    `json:"status"`
+	AffectedSubjects int       `json:"affected_subjects"`
 }
 
 // Right is one data-subject right and how Herald serves it.

@@ -26,6 +26,7 @@ func (s *Server) dpiaRoutes(v1 gin.IRoutes) {
 	v1.PUT("/dpia/plan", s.putDPIAPlan)
 	v1.POST("/dpia/approvals", s.approveDPIA)
 	s.subjectRoutes(v1)
+	s.incidentRoutes(v1)
 }
 
 // dpiaGenerator is the configured generator, or one built from the server's

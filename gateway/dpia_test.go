@@ -208,7 +208,8 @@ func TestDPIAEvidenceIsLive(t *testing.T) {
 			t.Errorf("disappearance without a drill = %+v", d.Controls[0])
 		}
 		acc := risks["illegitimate_access"]
-		if !strings.Contains(acc.Controls[0].Evidence, "people with admin: 1") || !strings.Contains(acc.Controls[1].Evidence, "without expiry") || acc.Controls[1].OK {
+		if len(acc.Controls) != 4 || !strings.Contains(acc.Controls[0].Evidence, "people with admin: 1") || !strings.Contains(acc.Controls[1].Evidence, "without expiry") || acc.Controls[1].OK ||
+			!strings.HasPrefix(acc.Controls[2].Measure, "breach register") || !acc.Controls[2].OK {
 			t.Errorf("illegitimate access controls = %+v", acc.Controls)
 		}
 		if len(rep.Context.Schema.Missing) != 0 {

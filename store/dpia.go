@@ -121,7 +121,13 @@ func (q *queries) StatusCounts(ctx context.Context, org, table string, from, to 
 	return out, rs.Err()
 }
 
-// LastLedgerEntry returns org's latest entry of kind, or nil when there is none.
+// LastLedgerEntryAny returns org's latest entry of any kind, or nil.
+func (q *queries) LastLedgerEntryAny(ctx context.Context, org string) (*ledger.Entry, error) {
+	return q.LastLedgerEntry(ctx, org, "")
+}
+
+// LastLedgerEntry returns org's latest entry of kind ("" = any kind), or
+// nil when there is none.
 func (q *queries) LastLedgerEntry(ctx context.Context, org, kind string) (*ledger.Entry, error) {
 	var (
 		e           ledger.Entry
@@ -129,7 +135,7 @@ func (q *queries) LastLedgerEntry(ctx context.Context, org, kind string) (*ledge
 		refs, attrs *string
 	)
 	err := q.q.queryRow(ctx, `SELECT org_id, seq, time, kind, actor, refs, attrs, payload_hash, prev_hash, hash
-		FROM ledger_entries WHERE org_id = $1 AND kind = $2 ORDER BY seq DESC LIMIT 1`, org, kind).
+		FROM ledger_entries WHERE org_id = $1 AND ($2 = '' OR kind = $2) ORDER BY seq DESC LIMIT 1`, org, kind).
 		Scan(&e.Org, &seq, &e.Time, &e.Kind, &e.Actor, &refs, &attrs, &e.PayloadHash, &e.PrevHash, &e.Hash)
 	if err == errNoRows {
 		return nil, nil

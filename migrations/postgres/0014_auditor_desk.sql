@@ -33,3 +33,25 @@ CREATE INDEX subject_requests_open ON subject_requests (status, due_at);
 -- purposes (objection) until lifted.
 ALTER TABLE contacts ADD COLUMN restricted_at timestamptz;
 ALTER TABLE contacts ADD COLUMN objected_at timestamptz;
+
+-- Personal data breaches (GDPR Art. 33): the supervisory authority is to be
+-- notified within 72 hours of detection. affected_subjects is computed from
+-- the ledger (distinct people in the window on the accounts concerned).
+CREATE TABLE incidents (
+    id                text PRIMARY KEY,
+    org_id            text NOT NULL REFERENCES orgs(id),
+    title             text NOT NULL,
+    description       text NOT NULL DEFAULT '',
+    detected_at       timestamptz NOT NULL,
+    deadline_at       timestamptz NOT NULL,
+    window_from       timestamptz NOT NULL,
+    window_to         timestamptz NOT NULL,
+    accounts          text NOT NULL,
+    affected_subjects integer NOT NULL,
+    affected_actions  integer NOT NULL,
+    status            text NOT NULL CHECK (status IN ('open','notified')),
+    notified_at       timestamptz,
+    created_at        timestamptz NOT NULL,
+    created_by        text NOT NULL
+);
+CREATE INDEX incidents_org ON incidents (org_id, detected_at);

@@ -33,3 +33,25 @@ CREATE INDEX subject_requests_open ON subject_requests (status, due_at);
 -- purposes (objection) until lifted.
 ALTER TABLE contacts ADD COLUMN restricted_at INTEGER;
 ALTER TABLE contacts ADD COLUMN objected_at INTEGER;
+
+-- Personal data breaches (GDPR Art. 33): the supervisory authority is to be
+-- notified within 72 hours of detection. affected_subjects is computed from
+-- the ledger (distinct people in the window on the accounts concerned).
+CREATE TABLE incidents (
+    id                TEXT PRIMARY KEY,
+    org_id            TEXT NOT NULL REFERENCES orgs(id),
+    title             TEXT NOT NULL,
+    description       TEXT NOT NULL DEFAULT '',
+    detected_at       INTEGER NOT NULL,
+    deadline_at       INTEGER NOT NULL,
+    window_from       INTEGER NOT NULL,
+    window_to         INTEGER NOT NULL,
+    accounts          TEXT NOT NULL,
+    affected_subjects INTEGER NOT NULL,
+    affected_actions  INTEGER NOT NULL,
+    status            TEXT NOT NULL CHECK (status IN ('open','notified')),
+    notified_at       INTEGER,
+    created_at        INTEGER NOT NULL,
+    created_by        TEXT NOT NULL
+);
+CREATE INDEX incidents_org ON incidents (org_id, detected_at);
