@@ -27,7 +27,7 @@ var updateGolden = flag.Bool("update-dpia", false, "rewrite testdata/dpia_golden
 // seedDPIA gives the organisation a realistic history through the API:
 // contacts under three legal bases, a delivered and a denied action, an
 // opt-out, a signed checkpoint and a retention run.
-func seedDPIA(t *testing.T, e *env) {
+func seedDPIA(t testing.TB, e *env) {
 	t.Helper()
 	co, op := e.keys[herald.RoleComplianceOfficer], e.keys[herald.RoleOperator]
 	imp := e.do("POST", "/v1/contacts:import", co, []map[string]any{
