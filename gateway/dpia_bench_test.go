@@ -48,4 +48,3 @@ func BenchmarkDPIARender(b *testing.B) {
 		})
 	}
 }
-
