@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -274,6 +275,41 @@ func TestSubjectRequestsRefuseBadInput(t *testing.T) {
 		}
 		if r := e.do("GET", "/v1/subject-requests", otherAud, nil); r.status != 200 || len(r.body["requests"].([]any)) != 0 {
 			t.Errorf("other org lists = %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestSubjectRequestCompletesOnce: concurrent completions of one erasure
+// request (two compliance officers clicking at once) erase once, answer
+// one 200 and 409 for the rest, and record one completion.
+func TestSubjectRequestCompletesOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		co := e.keys[herald.RoleComplianceOfficer]
+		contact := importPerson(t, e, "8282001", map[string]string{"marketing": "consent"})
+		req := fileRequest(t, e, co, "erasure", map[string]any{"contact": contact})
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses <- e.do("POST", "/v1/subject-requests/"+req.ID+"/complete", co, nil).status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		got := map[int]int{}
+		for s := range statuses {
+			got[s]++
+		}
+		if got[http.StatusOK] != 1 || got[http.StatusConflict] != n-1 {
+			t.Errorf("statuses = %v, want one 200 and %d 409", got, n-1)
+		}
+		done, err := store.CountForTest(context.Background(), e.s, "SELECT count(*) FROM ledger_entries WHERE kind = 'subject_request.completed'")
+		if err != nil || done != 1 {
+			t.Errorf("completion entries = %d, %v", done, err)
 		}
 	})
 }
