@@ -59,6 +59,7 @@ func TestDrillOnBothStores(t *testing.T) {
 		if err != nil {
 			t.Fatalf("herald drill: %v\n%s", err, out)
 		}
+		t.Logf("herald drill on %s:\n%s", b, out)
 		re := regexp.MustCompile(`recovery drill OK on (sqlite|postgres): RTO ([0-9.]+)s, RPO ([0-9.]+)s`)
 		if mm := re.FindStringSubmatch(out); mm == nil || mm[1] != string(b) {
 			t.Fatalf("drill output lacks the measured RTO/RPO on %s:\n%s", b, out)
