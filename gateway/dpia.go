@@ -18,11 +18,15 @@ import (
 // Access: reading needs "reports":"read" (auditors, compliance officers);
 // editing the action plan "reports":"write" and approving a report
 // "reports":"approve" (compliance officers). Generating a report is itself
-// recorded (dpia.generated with the report's hash), so a GET appends one
-// ledger entry: that is what lets an auditor prove which report was issued.
+// recorded only when it is issued: GET previews a report (its hash in a
+// header, nothing written), POST issues it — the same report, plus a
+// dpia.generated ledger entry with its hash, which is what lets an auditor
+// prove which report was in force and what an approval must name.
 func (s *Server) dpiaRoutes(v1 gin.IRoutes) {
-	v1.GET("/dpia", s.getDPIA)
-	v1.GET("/dpia/ropa", s.getRoPA)
+	v1.GET("/dpia", s.dpiaHandler(false))
+	v1.POST("/dpia", s.dpiaHandler(true))
+	v1.GET("/dpia/ropa", s.ropaHandler(false))
+	v1.POST("/dpia/ropa", s.ropaHandler(true))
 	v1.PUT("/dpia/plan", s.putDPIAPlan)
 	v1.POST("/dpia/approvals", s.approveDPIA)
 	s.subjectRoutes(v1)
@@ -53,8 +57,9 @@ func (s *Server) dpiaGenerator() *dpia.Generator {
 	return g
 }
 
-// generateDPIA builds, records and returns the caller's organisation's report.
-func (s *Server) generateDPIA(c *gin.Context, format string) (*dpia.Report, bool) {
+// generateDPIA builds the caller's organisation's report and, when record
+// is set, records it.
+func (s *Server) generateDPIA(c *gin.Context, format string, record bool) (*dpia.Report, bool) {
 	p := principal(c)
 	ctx := c.Request.Context()
 	r, err := s.dpiaGenerator().Generate(ctx, p.Org)
@@ -62,13 +67,15 @@ func (s *Server) generateDPIA(c *gin.Context, format string) (*dpia.Report, bool
 		writeProblem(c, err)
 		return nil, false
 	}
-	e, err := dpia.Record(ctx, s.Store, r, p.ID, format)
-	if err != nil {
-		writeProblem(c, err)
-		return nil, false
-	}
 	c.Header("X-Herald-Report-Hash", r.Hash)
-	c.Header("X-Herald-Ledger-Seq", strconv.FormatUint(e.Seq, 10))
+	if record {
+		e, err := dpia.Record(ctx, s.Store, r, p.ID, format)
+		if err != nil {
+			writeProblem(c, err)
+			return nil, false
+		}
+		c.Header("X-Herald-Ledger-Seq", strconv.FormatUint(e.Seq, 10))
+	}
 	return r, true
 }
 
@@ -79,8 +86,12 @@ var dpiaFormats = map[string]string{
 	"pdf":      "application/pdf",
 }
 
-// getDPIA answers GET /v1/dpia?format=json|markdown|html|pdf.
-func (s *Server) getDPIA(c *gin.Context) {
+// dpiaHandler answers GET (preview) and POST (issue) /v1/dpia?format=json|markdown|html|pdf.
+func (s *Server) dpiaHandler(record bool) gin.HandlerFunc {
+	return func(c *gin.Context) { s.dpia(c, record) }
+}
+
+func (s *Server) dpia(c *gin.Context, record bool) {
 	if !s.authorize(c, "reports", "read") {
 		return
 	}
@@ -90,7 +101,7 @@ func (s *Server) getDPIA(c *gin.Context) {
 		writeProblem(c, herald.Invalid(herald.FieldError{Field: "format", Message: "must be json, markdown, html or pdf"}))
 		return
 	}
-	r, ok := s.generateDPIA(c, format)
+	r, ok := s.generateDPIA(c, format, record)
 	if !ok {
 		return
 	}
@@ -114,8 +125,12 @@ func (s *Server) getDPIA(c *gin.Context) {
 	c.Data(http.StatusOK, ct, b.Bytes())
 }
 
-// getRoPA answers GET /v1/dpia/ropa?format=json|csv.
-func (s *Server) getRoPA(c *gin.Context) {
+// ropaHandler answers GET (preview) and POST (issue) /v1/dpia/ropa?format=json|csv.
+func (s *Server) ropaHandler(record bool) gin.HandlerFunc {
+	return func(c *gin.Context) { s.ropa(c, record) }
+}
+
+func (s *Server) ropa(c *gin.Context, record bool) {
 	if !s.authorize(c, "reports", "read") {
 		return
 	}
@@ -124,7 +139,7 @@ func (s *Server) getRoPA(c *gin.Context) {
 		writeProblem(c, herald.Invalid(herald.FieldError{Field: "format", Message: "must be json or csv"}))
 		return
 	}
-	r, ok := s.generateDPIA(c, "ropa-"+format)
+	r, ok := s.generateDPIA(c, "ropa-"+format, record)
 	if !ok {
 		return
 	}

@@ -80,9 +80,20 @@ func normalise(raw []byte, e *env) string {
 
 func getDPIA(t *testing.T, e *env, token string) (response, dpia.Report) {
 	t.Helper()
-	r := e.do("GET", "/v1/dpia", token, nil)
+	return dpiaVia(t, e, "GET", token)
+}
+
+// issueDPIA issues (and records) a report.
+func issueDPIA(t *testing.T, e *env, token string) (response, dpia.Report) {
+	t.Helper()
+	return dpiaVia(t, e, "POST", token)
+}
+
+func dpiaVia(t *testing.T, e *env, method, token string) (response, dpia.Report) {
+	t.Helper()
+	r := e.do(method, "/v1/dpia", token, nil)
 	if r.status != http.StatusOK {
-		t.Fatalf("GET /v1/dpia = %d %s", r.status, r.raw)
+		t.Fatalf("%s /v1/dpia = %d %s", method, r.status, r.raw)
 	}
 	var rep dpia.Report
 	if err := json.Unmarshal(r.raw, &rep); err != nil {
@@ -199,9 +210,8 @@ func TestDPIAEvidenceIsLive(t *testing.T) {
 			risks[r.ID] = r
 		}
 		mod := risks["unwanted_modification"]
-		// The report's own dpia.generated entry is appended after it was
-		// built: the ledger was verified up to the entry before it.
-		wantVerified := "verified up to seq " + strconv.Itoa(int(size-2))
+		// A preview records nothing: the ledger was verified to its head.
+		wantVerified := "verified up to seq " + strconv.Itoa(int(size-1))
 		if len(mod.Controls) != 2 || !mod.Controls[0].OK || !strings.Contains(mod.Controls[0].Evidence, wantVerified) || !mod.Controls[1].OK {
 			t.Errorf("unwanted modification controls = %+v, want %q and a signed checkpoint", mod.Controls, wantVerified)
 		}
@@ -356,13 +366,22 @@ func TestDPIAAccessAndValidation(t *testing.T) {
 		aud, co := e.keys[herald.RoleAuditor], e.keys[herald.RoleComplianceOfficer]
 		for _, role := range []string{herald.RoleOperator, herald.RoleApprover, herald.RoleAdmin} {
 			for _, path := range []string{"/v1/dpia", "/v1/dpia/ropa"} {
-				if r := e.do("GET", path, e.keys[role], nil); r.status != http.StatusForbidden || r.str("code") != "forbidden" {
-					t.Errorf("%s GET %s = %d %s", role, path, r.status, r.raw)
+				for _, m := range []string{"GET", "POST"} {
+					if r := e.do(m, path, e.keys[role], nil); r.status != http.StatusForbidden || r.str("code") != "forbidden" {
+						t.Errorf("%s %s %s = %d %s", role, m, path, r.status, r.raw)
+					}
 				}
 			}
 		}
-		r, rep := getDPIA(t, e, aud)
+		// A preview records nothing; issuing records the hash.
+		if _, preview := getDPIA(t, e, aud); preview.Hash == "" {
+			t.Fatal("preview without a hash")
+		}
 		ctx := context.Background()
+		if gen, _ := e.s.LastLedgerEntry(ctx, e.org.ID, dpia.KindGenerated); gen != nil {
+			t.Fatalf("a preview was recorded: %+v", gen)
+		}
+		r, rep := issueDPIA(t, e, aud)
 		gen, err := e.s.LastLedgerEntry(ctx, e.org.ID, dpia.KindGenerated)
 		if err != nil || gen == nil || gen.Attrs["report_hash"] != rep.Hash || gen.Actor != herald.RoleAuditor+"-1" || r.header.Get("X-Herald-Ledger-Seq") != strconv.Itoa(int(gen.Seq)) {
 			t.Fatalf("dpia.generated = %+v, %v; report %s", gen, err, rep.Hash)
@@ -432,7 +451,7 @@ func TestRoPAExports(t *testing.T) {
 		e := newEnv(t, b)
 		seedDPIA(t, e)
 		aud := e.keys[herald.RoleAuditor]
-		r := e.do("GET", "/v1/dpia/ropa", aud, nil)
+		r := e.do("POST", "/v1/dpia/ropa", aud, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("ropa = %d %s", r.status, r.raw)
 		}

@@ -64,6 +64,23 @@ func TestIncidentProtocol(t *testing.T) {
 		if g := e.do("GET", "/v1/incidents/"+id, aud, nil); g.status != http.StatusOK || g.str("id") != id {
 			t.Errorf("auditor reads = %d %s", g.status, g.raw)
 		}
+		// Another organisation sees none of it.
+		other, err := e.s.CreateOrg(context.Background(), "Other", "UTC")
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherCo := e.newKey(other.ID, "other-co", herald.RoleComplianceOfficer)
+		for _, c := range []struct{ method, path string }{{"GET", "/v1/incidents/" + id}, {"POST", "/v1/incidents/" + id + "/notify"}} {
+			if r := e.do(c.method, c.path, otherCo, nil); r.status != http.StatusNotFound {
+				t.Errorf("other org %s %s = %d %s", c.method, c.path, r.status, r.raw)
+			}
+		}
+		if r := e.do("GET", "/v1/incidents", otherCo, nil); len(r.body["incidents"].([]any)) != 0 {
+			t.Errorf("other org lists %s", r.raw)
+		}
+		if r := e.do("POST", "/v1/incidents", otherCo, body); r.status != http.StatusNotFound {
+			t.Errorf("other org names org A's account = %d %s", r.status, r.raw)
+		}
 		n := e.do("POST", "/v1/incidents/"+id+"/notify", co, nil)
 		if n.status != http.StatusOK || n.str("status") != "notified" {
 			t.Fatalf("notify = %d %s", n.status, n.raw)

@@ -27,7 +27,7 @@ func TestDPIAServedAndCLI(t *testing.T) {
 		t.Fatalf("keys create: %v %s", err, out)
 	}
 	p = start(t, dir, "")
-	rep := p.call(t, "GET", "/v1/dpia", tok, nil)
+	rep := p.call(t, "POST", "/v1/dpia", tok, nil)
 	if rep["schema"] != "herald.dpia/v1" {
 		t.Fatalf("GET /v1/dpia = %v", rep)
 	}
