@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -32,11 +33,24 @@ func TestDrillOnBothStores(t *testing.T) {
 		if key == "" || m == nil {
 			t.Fatalf("no bootstrap key or account printed: %q", p.stdout.String())
 		}
-		res := p.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": m[1], "target": "-1001234567890",
-			"purpose": "transactional", "text": "kept through a restore"})
-		action, _ := res["action"].(map[string]any)
+		// Under heavy load (the CI box runs many suites) the first decisions
+		// can miss the policy's 50 ms evaluation deadline and fail closed
+		// (policy.error): that is a denial, not an accepted action, so try again.
+		var action map[string]any
+		for try := 0; try < 5; try++ {
+			res := p.call(t, "POST", "/v1/actions", key, map[string]any{"kind": "send_message", "account": m[1], "target": "-1001234567890",
+				"purpose": "transactional", "text": "kept through a restore"})
+			action, _ = res["action"].(map[string]any)
+			if action != nil && action["status"] == "scheduled" {
+				break
+			}
+			if !strings.Contains(fmt.Sprint(res), "policy.error") {
+				t.Fatalf("submit: %v", res)
+			}
+			t.Logf("submit failed closed on a policy timeout, retrying: %v", res["decision"])
+		}
 		if action == nil || action["status"] != "scheduled" {
-			t.Fatalf("submit: %v", res)
+			t.Fatal("no action accepted after 5 tries")
 		}
 		// The server signs a checkpoint within seconds of the first entries.
 		deadline := time.Now().Add(30 * time.Second)
