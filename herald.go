@@ -97,6 +97,11 @@ type Contact struct {
 	LastInboundAt *time.Time `json:"last_inbound_at,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
+
+	// RestrictedAt and ObjectedAt are set by a completed restriction
+	// (Art. 18) or objection (Art. 21) request until it is lifted.
+	RestrictedAt *time.Time `json:"restricted_at,omitempty"`
+	ObjectedAt   *time.Time `json:"objected_at,omitempty"`
 }
 
 // APIKey is a machine credential. Only a hash of the secret part is stored;

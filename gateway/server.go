@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/dpia"
 	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/telemetry"
@@ -53,6 +54,8 @@ type Server struct {
 	// RateLimits limits requests per key, per address and failed
 	// authentications (see ratelimit.go); nil serves without limits.
 	RateLimits *RateLimits
+	// DPIA generates /v1/dpia reports; nil builds one from Store and Ledger.
+	DPIA *dpia.Generator
 
 	limiterOnce sync.Once
 	limiter     *limiter
@@ -141,6 +144,7 @@ func (s *Server) engine() *gin.Engine {
 	s.Ledger.Routes(r, v1, s.authorize)
 	s.roleRoutes(v1)
 	s.campaignRoutes(v1)
+	s.dpiaRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)

@@ -120,6 +120,12 @@ func contactValue(c ContactInput) ast.Object {
 	if c.LastInboundAt != nil {
 		obj.Insert(keyTerm("last_inbound_at"), timeTerm(*c.LastInboundAt))
 	}
+	if c.Restricted {
+		obj.Insert(keyTerm("restricted"), ast.InternedTerm(true))
+	}
+	if c.Objected {
+		obj.Insert(keyTerm("objected"), ast.InternedTerm(true))
+	}
 	if c.Consents == nil {
 		obj.Insert(keyTerm("consents"), ast.NullTerm())
 	} else {

@@ -87,6 +87,10 @@ type ContactInput struct {
 	OptedOutAt    *time.Time              `json:"opted_out_at,omitempty"`
 	LastInboundAt *time.Time              `json:"last_inbound_at,omitempty"`
 	Consents      map[string]ConsentInput `json:"consents"` // by purpose
+	// Restricted (Art. 18) and Objected (Art. 21) come from completed
+	// data-subject requests; absent when false.
+	Restricted bool `json:"restricted,omitempty"`
+	Objected   bool `json:"objected,omitempty"`
 }
 
 // ConsentInput is one purpose's legal basis.

@@ -216,6 +216,7 @@ func Build(s Subject, f store.SendFacts, at time.Time, stage string) policies.In
 		ci := &policies.ContactInput{
 			ID: c.ID, Timezone: c.Timezone, Language: c.Language, OptedOut: c.OptedOutAt != nil,
 			OptedOutAt: c.OptedOutAt, LastInboundAt: c.LastInboundAt, Consents: map[string]policies.ConsentInput{},
+			Restricted: c.RestrictedAt != nil, Objected: c.ObjectedAt != nil,
 		}
 		for _, k := range c.Consents {
 			ci.Consents[k.Purpose] = policies.ConsentInput{Basis: k.Basis, Source: k.Source, At: k.At}

@@ -8,11 +8,11 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-const contactColumns = `id, org_id, chat_id, timezone, language, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, username`
+const contactColumns = `id, org_id, chat_id, timezone, language, opted_out_at, opt_out_source, last_inbound_at, created_at, updated_at, username, restricted_at, objected_at`
 
 func scanContact(r row) (herald.Contact, error) {
 	var c herald.Contact
-	err := r.Scan(&c.ID, &c.Org, &c.ChatID, &c.Timezone, &c.Language, &c.OptedOutAt, &c.OptOutSource, &c.LastInboundAt, &c.CreatedAt, &c.UpdatedAt, &c.Username)
+	err := r.Scan(&c.ID, &c.Org, &c.ChatID, &c.Timezone, &c.Language, &c.OptedOutAt, &c.OptOutSource, &c.LastInboundAt, &c.CreatedAt, &c.UpdatedAt, &c.Username, &c.RestrictedAt, &c.ObjectedAt)
 	return c, err
 }
 

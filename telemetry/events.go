@@ -25,6 +25,7 @@ var Events = map[string]string{
 	"request":                        "http.request",
 	"internal error":                 "http.internal_error",
 	"panic in handler":               "http.panic",
+	"register subject request gauge": "http.metric_register_failed",
 	"database unavailable":           "http.database_unavailable",
 	"write import answer":            "http.import_answer_failed",
 	"database unavailable; retrying": "worker.database_retry",

@@ -57,7 +57,7 @@ Run "herald serve" to start it on an embedded database with a sandbox connector.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(), newPolicyCmd(), newVersionCmd(), newDevCmd(), newLedgerCmd(), newSecretsCmd(), newSLOCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(), newPolicyCmd(), newVersionCmd(), newDevCmd(), newLedgerCmd(), newSecretsCmd(), newSLOCmd(), newDPIACmd(), newSubjectCmd(), newDrillCmd())
 	return root
 }
 

@@ -181,6 +181,7 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	srv.Sessions = &gateway.Sessions{Secrets: secretStore, LoginBotPath: "herald/login-bot", TTL: c.SessionTTL, MaxAge: c.LoginMaxAge}
 	logs := store.NewLedgerLogs(s, "", sb.Signer)
 	srv.Ledger = &gateway.Ledger{Logs: logs, Keys: sb.Signer.VerifierKeys}
+	srv.DPIA = dpiaGenerator(s, logs, sb.Signer.VerifierKeys, c)
 	log.Info("ledger checkpoints signed", "key", sb.Signer.VerifierKeys()[0])
 	rotator, err := sb.rotator(ctx, c, s, log)
 	if err != nil {
