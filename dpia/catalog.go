@@ -30,6 +30,8 @@ const (
 	retEntries   = "entries"
 	retDecisions = "decisions"
 	retContent   = "content"
+	retReceipts  = "receipts"
+	retCounters  = "counters"
 	retLogs      = "logs"
 	retStaff     = "staff"
 )
@@ -69,7 +71,22 @@ var categories = []category{
 		fields:   []Field{{Name: "receipt"}, {Name: "status"}, {Name: "error_code", Optional: true}},
 		purpose:  "Know whether a message arrived, never resend one that may have.",
 		resource: "actions", bases: []string{basisCounted}, flows: nil,
-		retention: retContent, subjects: "contacts"},
+		retention: retReceipts, subjects: "contacts"},
+	{id: "contact_labels", name: "Contact tags and attributes", storage: []string{"contact_tags", "contact_attributes"},
+		fields:   []Field{{Name: "tag", Optional: true}, {Name: "attribute", Optional: true}},
+		purpose:  "Select the recipients of a campaign (segments) and personalise its template ({{first_name}}).",
+		resource: "contacts", bases: []string{basisCounted}, flows: []string{flowTelegram},
+		retention: retContacts, subjects: "contacts"},
+	{id: "campaign_recipients", name: "Campaign recipient lists", storage: []string{"campaign_recipients"},
+		fields:   []Field{{Name: "contact"}, {Name: "status"}, {Name: "reason", Optional: true}},
+		purpose:  "Fix who a campaign addresses once, so a resumed fan-out never messages a person twice, and report per recipient.",
+		resource: "actions", bases: []string{basisCounted}, flows: nil,
+		retention: retContacts, subjects: "contacts"},
+	{id: "send_counters", name: "Send counters per person and account", storage: []string{"send_counters"},
+		fields:   []Field{{Name: "recipient key"}, {Name: "bucket"}, {Name: "count"}},
+		purpose:  "Hold frequency caps exactly (one person is one recipient however addressed) without scanning the actions.",
+		resource: "actions", bases: []string{"legitimate_interest"}, flows: nil,
+		retention: retCounters, subjects: "contacts", pseudonymous: false},
 	{id: "decisions", name: "Policy decisions and their inputs", storage: []string{"decision_records", "actions"},
 		fields:   []Field{{Name: "decision"}, {Name: "input"}},
 		purpose:  "Explain and replay every automated decision (Art. 22 human review).",
@@ -112,6 +129,7 @@ var categories = []category{
 var nonPersonal = []string{
 	"orgs", "accounts", "jobs", "ledger_heads", "policy_bundles", "access_version", "account_leases",
 	"approval_stages", "org_policy_params", "schema_migrations", "dpia_plans",
+	"org_retention", "retention_runs", "segments", "campaigns",
 }
 
 // flowsDeclared describes each flow's protection.

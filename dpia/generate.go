@@ -61,12 +61,15 @@ type LedgerVerifier interface {
 }
 
 // RetentionPolicy is an organisation's retention configuration as the DPIA
-// reports it. The retention job's own configuration implements
-// RetentionSource; until then DefaultRetention reports the built-in one.
+// reports it (GET/PUT /v1/retention; the retention job applies it).
 type RetentionPolicy struct {
 	Payloads  time.Duration
 	Entries   time.Duration // 0: entries are kept (pruning off)
 	Decisions time.Duration
+	Receipts  time.Duration
+	// DropContentAfterDelivery: content is deleted at the retention run
+	// after delivery ("no message content stored").
+	DropContentAfterDelivery bool
 }
 
 // RetentionSource supplies an organisation's live retention configuration.
@@ -74,12 +77,30 @@ type RetentionSource interface {
 	Retention(ctx context.Context, org string) (RetentionPolicy, error)
 }
 
-// DefaultRetention reports the retention job's built-in configuration.
-type DefaultRetention struct{ Entries time.Duration }
+// RetentionReader reads the stored per-organisation configuration
+// (*store.Store).
+type RetentionReader interface {
+	Retention(ctx context.Context, org string) (store.RetentionSetting, error)
+}
+
+// ConfiguredRetention reports what the retention job applies: the
+// organisation's stored configuration, or the defaults it set none.
+type ConfiguredRetention struct{ Store RetentionReader }
 
 // Retention implements RetentionSource.
-func (d DefaultRetention) Retention(context.Context, string) (RetentionPolicy, error) {
-	return RetentionPolicy{Payloads: store.DefaultPayloadRetention, Entries: d.Entries, Decisions: store.DefaultDecisionRetention}, nil
+func (c ConfiguredRetention) Retention(ctx context.Context, org string) (RetentionPolicy, error) {
+	cfg := store.DefaultRetention()
+	if c.Store != nil {
+		set, err := c.Store.Retention(ctx, org)
+		if err != nil {
+			return RetentionPolicy{}, err
+		}
+		cfg = set.RetentionConfig
+	}
+	day := 24 * time.Hour
+	return RetentionPolicy{Payloads: time.Duration(cfg.PayloadsDays) * day, Entries: time.Duration(cfg.LedgerEntriesDays) * day,
+		Decisions: time.Duration(cfg.DecisionInputsDays) * day, Receipts: time.Duration(cfg.ReceiptsDays) * day,
+		DropContentAfterDelivery: cfg.DropContentAfterDelivery}, nil
 }
 
 // Deployment is what the composition root knows about the running system.
@@ -187,7 +208,10 @@ func (g *Generator) gather(ctx context.Context, org string, now time.Time) (*evi
 	}
 	rs := g.Retention
 	if rs == nil {
-		rs = DefaultRetention{}
+		// The store is the retention job's own source; a Source without
+		// it reports the defaults the job would apply.
+		r, _ := g.Store.(RetentionReader)
+		rs = ConfiguredRetention{Store: r}
 	}
 	if ev.retention, err = rs.Retention(ctx, org); err != nil {
 		return nil, fmt.Errorf("dpia: retention of org %q: %w", org, err)
@@ -324,9 +348,16 @@ func (g *Generator) retentionOf(key string, ev *evidence) Retention {
 	case retDecisions:
 		return Retention{Period: days(rp.Decisions), Rule: "decision inputs pruned after this period by the retention job"}
 	case retContent:
-		return Retention{Period: "until erasure", Rule: "kept with the action; scrubbed when the contact is erased"}
+		if rp.DropContentAfterDelivery {
+			return Retention{Period: "until delivery", Rule: "content of delivered actions deleted at the retention run after delivery; only hashes and counts remain; scrubbed at once on erasure"}
+		}
+		return Retention{Period: days(rp.Payloads), Rule: "content of finished actions purged after this period by the retention job; scrubbed at once on erasure"}
+	case retReceipts:
+		return Retention{Period: days(rp.Receipts), Rule: "Telegram receipts (message id, chat id) of finished actions dropped after this period; the chat id is scrubbed at once on erasure"}
 	case retContacts:
 		return Retention{Period: "until erasure", Rule: "kept while the organisation holds a basis; DELETE /v1/contacts/{id} erases"}
+	case retCounters:
+		return Retention{Period: "9 days", Rule: "buckets no cap window can read any more (the longest is 7 days, decided up to a day ahead) are deleted hourly by the worker"}
 	case retLogs:
 		return Retention{Period: "90 days", Rule: "guidance for the operator's log pipeline; logs hold no personal content"}
 	default:

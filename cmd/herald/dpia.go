@@ -30,7 +30,7 @@ func dpiaGenerator(s *store.Store, logs *store.LedgerLogs, keys func() []string,
 	}
 	// herald serve always names people in the ledger by the pepper's keyed
 	// hashes (SetPseudonymizer), so a deployment is pseudonymised by construction.
-	return &dpia.Generator{Store: s, Ledger: logs, Keys: keys, Retention: dpia.DefaultRetention{},
+	return &dpia.Generator{Store: s, Ledger: logs, Keys: keys, Retention: dpia.ConfiguredRetention{Store: s},
 		Deployment: dpia.Deployment{SecretStore: ss, Pseudonymised: true, OptOutKeywords: kw}}
 }
 
