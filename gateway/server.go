@@ -130,6 +130,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.DELETE("/contacts/:id", s.eraseContact)
 	s.Ledger.Routes(r, v1, s.authorize)
 	s.roleRoutes(v1)
+	s.facadeTokenRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	return r
