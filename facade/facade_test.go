@@ -179,4 +179,3 @@ func (e *env) raw(method, path, ct string, body []byte) reply {
 	_ = json.Unmarshal(r.raw, &r.body)
 	return r
 }
-
