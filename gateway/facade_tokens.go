@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
+	"io"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -36,6 +39,18 @@ func (s *Server) createFacadeToken(c *gin.Context) {
 	if !s.authorize(c, access.ResKeys, access.VerbWrite) {
 		return
 	}
+	// A JSON decoder turns invalid UTF-8 into U+FFFD; a principal or name
+	// must be what the caller sent, so invalid bytes are refused.
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	if err != nil {
+		writeProblem(c, jsonError(err))
+		return
+	}
+	if !utf8.Valid(raw) {
+		writeProblem(c, herald.Errorf(herald.CodeInvalidJSON, "the body is not valid UTF-8"))
+		return
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
 	var req facadeTokenRequest
 	if err := decodeJSON(c, &req); err != nil {
 		writeProblem(c, err)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/ledger"
 )
 
@@ -59,13 +61,8 @@ func scanFacadeToken(r row) (FacadeToken, error) {
 // binds its principal to its role (so Casbin decides its calls) and records
 // both in the ledger, in one transaction. It returns the plaintext token.
 func (s *Store) CreateFacadeToken(ctx context.Context, t FacadeToken) (FacadeToken, string, error) {
-	var fe []herald.FieldError
-	if !herald.ValidRole(t.Role) {
-		fe = append(fe, herald.FieldError{Field: "role", Message: "unknown role " + quote(t.Role)})
-	}
-	if t.Principal == "" || len(t.Principal) > 200 {
-		fe = append(fe, herald.FieldError{Field: "principal", Message: "is required (at most 200 bytes)"})
-	}
+	// The principal is bound to the role: the binding's rules apply.
+	fe := access.ValidateBinding(t.Principal, t.Role, "*")
 	if !herald.ValidPurpose(t.Purpose) {
 		fe = append(fe, herald.FieldError{Field: "purpose", Message: "must be one of " + strings.Join(herald.Purposes, ", ")})
 	}
@@ -76,8 +73,8 @@ func (s *Store) CreateFacadeToken(ctx context.Context, t FacadeToken) (FacadeTok
 	default:
 		fe = append(fe, herald.FieldError{Field: "deferral", Message: `must be "retry_after" or "scheduled"`})
 	}
-	if len(t.Name) > 200 {
-		fe = append(fe, herald.FieldError{Field: "name", Message: "must be at most 200 bytes"})
+	if len(t.Name) > 200 || !utf8.ValidString(t.Name) || strings.ContainsFunc(t.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		fe = append(fe, herald.FieldError{Field: "name", Message: "must be at most 200 bytes of printable UTF-8"})
 	}
 	if len(fe) > 0 {
 		return FacadeToken{}, "", herald.Invalid(fe...)
