@@ -36,7 +36,10 @@ var (
 )
 
 func defaultEngine(t testing.TB) *policies.Engine {
-	engineOnce.Do(func() { engine, engineErr = policies.Compile(context.Background(), policies.DefaultBundle()) })
+	engineOnce.Do(func() { // The box is shared and -race is slow: the facade is under test here,
+		// not the engine's deadline, so it gets room.
+		engine, engineErr = policies.Compile(context.Background(), policies.DefaultBundle(), policies.EvalTimeout(5*time.Second))
+	})
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
