@@ -582,7 +582,9 @@ func (h *Handler) await(ctx context.Context, tok store.FacadeToken, a herald.Act
 			return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
 		case <-time.After(poll):
 		}
-		poll = min(poll*2, 50*time.Millisecond)
+		// Short polls: a delivery usually lands within milliseconds, and a
+		// poll is one indexed read by primary key.
+		poll = min(poll*2, 4*time.Millisecond)
 		next, err := h.Store.GetAction(ctx, tok.Org, a.ID)
 		if err != nil {
 			return h.fault(err)

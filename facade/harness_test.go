@@ -68,6 +68,8 @@ type env struct {
 type envOpts struct {
 	start time.Time
 	wait  time.Duration
+	// unlimited lifts Telegram's limits (fake and limiter) for benchmarks.
+	unlimited bool
 }
 
 func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
@@ -77,7 +79,7 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 		o.start = daytime
 	}
 	e := &env{t: t, s: storetest.Open(t, b), botTok: "4242:facade-test-token-aaaaaaaaaaaaaaaaaaaaaa"}
-	e.fake = telegramtest.New(telegramtest.Options{Tokens: []string{e.botTok}})
+	e.fake = telegramtest.New(telegramtest.Options{Tokens: []string{e.botTok}, NoLimits: o.unlimited})
 	t.Cleanup(e.fake.Close)
 	began := time.Now()
 	e.s.SetClock(func() time.Time { return o.start.Add(time.Since(began)) })
@@ -119,7 +121,11 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 		t.Fatal(err)
 	}
 	eng := defaultEngine(t)
-	w := delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorBotAPI: ratelimit.Wrap(bot, ratelimit.New(ratelimit.Config{}))},
+	limits := ratelimit.Config{}
+	if o.unlimited {
+		limits = ratelimit.Config{BotPerSecond: 1e6, BotBurst: 1e6, ChatPerSecond: 1e6, ChatBurst: 1e6}
+	}
+	w := delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorBotAPI: ratelimit.Wrap(bot, ratelimit.New(limits))},
 		eng, delivery.Config{ID: "facade-worker", Poll: 50 * time.Millisecond}, nil, m)
 	pl := &gateway.Pipeline{Store: e.s, Authz: authz, Decider: eng, Metrics: m, Notify: w.Notify}
 	api := (&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Secrets: sec,
