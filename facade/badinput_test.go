@@ -185,6 +185,7 @@ func TestFacadeBadInputChangesNothing(t *testing.T) {
 				t.Errorf("%s changed something: %+v → %+v", c.name, before, after)
 			}
 		}
+		e.assertLogsHide(op, revoked, e.botTok, `"7007"`, `:7007`, "not really a jpeg")
 	})
 }
 

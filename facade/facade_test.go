@@ -51,6 +51,7 @@ func TestFacadeSendMessageAnswersLikeTelegram(t *testing.T) {
 		if k["action.received"] != 1 || k["action.delivered"] != 1 || k["key.created"] != 1 {
 			t.Fatalf("ledger: %v", k)
 		}
+		e.assertLogsHide(tok, tok[3:15], e.botTok, "Your order #42", `"1001"`, `:1001`)
 	})
 }
 

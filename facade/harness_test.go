@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ type env struct {
 	admin   string // admin API key
 	officer string // compliance officer API key (contacts)
 	botTok  string // the real bot token, in the secret store
+	logs    *syncBuffer
 }
 
 type envOpts struct {
@@ -78,7 +81,8 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 	if o.start.IsZero() {
 		o.start = daytime
 	}
-	e := &env{t: t, s: storetest.Open(t, b), botTok: "4242:facade-test-token-aaaaaaaaaaaaaaaaaaaaaa"}
+	e := &env{t: t, s: storetest.Open(t, b), botTok: "4242:facade-test-token-aaaaaaaaaaaaaaaaaaaaaa", logs: &syncBuffer{}}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.fake = telegramtest.New(telegramtest.Options{Tokens: []string{e.botTok}, NoLimits: o.unlimited})
 	t.Cleanup(e.fake.Close)
 	began := time.Now()
@@ -126,15 +130,15 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 		limits = ratelimit.Config{BotPerSecond: 1e6, BotBurst: 1e6, ChatPerSecond: 1e6, ChatBurst: 1e6}
 	}
 	w := delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorBotAPI: ratelimit.Wrap(bot, ratelimit.New(limits))},
-		eng, delivery.Config{ID: "facade-worker", Poll: 50 * time.Millisecond}, nil, m)
-	pl := &gateway.Pipeline{Store: e.s, Authz: authz, Decider: eng, Metrics: m, Notify: w.Notify}
-	api := (&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Secrets: sec,
+		eng, delivery.Config{ID: "facade-worker", Poll: 50 * time.Millisecond}, log, m)
+	pl := &gateway.Pipeline{Store: e.s, Authz: authz, Decider: eng, Metrics: m, Notify: w.Notify, Log: log}
+	api := (&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Secrets: sec, Log: log,
 		Inbound: gateway.Inbound{Keywords: gateway.DefaultOptOutKeywords, Reply: gateway.DefaultOptOutReply}}).Handler()
 	calls, err := facade.NewMetrics(m.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &facade.Handler{Store: e.s, Pipeline: pl, Tokens: tokens, BaseURL: e.fake.URL(), Calls: calls,
+	f := &facade.Handler{Store: e.s, Pipeline: pl, Tokens: tokens, BaseURL: e.fake.URL(), Calls: calls, Log: log,
 		Config: facade.Config{Wait: o.wait, MaxBody: 1 << 20}}
 	e.srv = httptest.NewServer(facade.Mount(api, f))
 	t.Cleanup(e.srv.Close)
@@ -143,6 +147,38 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 	go func() { defer close(done); _ = w.Run(wctx) }()
 	t.Cleanup(func() { stop(); <-done })
 	return e
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// assertLogsHide fails when Herald's logs carry any of secrets (tokens,
+// message text, chat ids).
+func (e *env) assertLogsHide(secrets ...string) {
+	e.t.Helper()
+	logs := e.logs.String()
+	if logs == "" {
+		e.t.Fatal("no logs were written: the check would prove nothing")
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			e.t.Errorf("the logs contain %q", s)
+		}
+	}
 }
 
 type reply struct {
