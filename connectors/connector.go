@@ -10,6 +10,7 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -68,6 +69,10 @@ type Receipt struct {
 	// delivered to the new chat instead. ChatID is then the new chat too;
 	// the worker records MigratedTo so later deliveries use the new id.
 	MigratedTo string `json:"migrated_to,omitempty"`
+	// Message is Telegram's own result object (a Message, or true), verbatim,
+	// when the connector has one: the Bot API facade returns it to the bot
+	// that made the call, exactly as Telegram answered.
+	Message json.RawMessage `json:"message,omitempty"`
 }
 
 // Connector delivers one action. Implementations must be safe for concurrent use.

@@ -218,6 +218,11 @@ func (w *Worker) Run(ctx context.Context) error {
 			} else if n > 0 {
 				w.log.Debug("pruned send counters", "rows", n)
 			}
+			if n, err := w.store.PruneFacadeCalls(ctx, now); err != nil && ctx.Err() == nil {
+				w.log.Error("prune facade calls", "err", err)
+			} else if n > 0 {
+				w.log.Debug("pruned facade calls", "rows", n)
+			}
 			pruned = now
 		}
 		free := cap(slots) - len(slots)

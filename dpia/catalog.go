@@ -25,15 +25,15 @@ type category struct {
 
 // Retention keys.
 const (
-	retContacts  = "contacts"
-	retPayloads  = "payloads"
-	retEntries   = "entries"
-	retDecisions = "decisions"
-	retContent   = "content"
-	retReceipts  = "receipts"
-	retCounters  = "counters"
-	retLogs      = "logs"
-	retStaff     = "staff"
+	retContacts    = "contacts"
+	retPayloads    = "payloads"
+	retEntries     = "entries"
+	retDecisions   = "decisions"
+	retContent     = "content"
+	retReceipts    = "receipts"
+	retFacadeCalls = "facade_calls"
+	retLogs        = "logs"
+	retStaff       = "staff"
 )
 
 // Flow names.
@@ -82,11 +82,11 @@ var categories = []category{
 		purpose:  "Fix who a campaign addresses once, so a resumed fan-out never messages a person twice, and report per recipient.",
 		resource: "actions", bases: []string{basisCounted}, flows: nil,
 		retention: retContacts, subjects: "contacts"},
-	{id: "send_counters", name: "Send counters per person and account", storage: []string{"send_counters"},
-		fields:   []Field{{Name: "recipient key"}, {Name: "bucket"}, {Name: "count"}},
-		purpose:  "Hold frequency caps exactly (one person is one recipient however addressed) without scanning the actions.",
-		resource: "actions", bases: []string{"legitimate_interest"}, flows: nil,
-		retention: retCounters, subjects: "contacts", pseudonymous: false},
+	{id: "facade_calls", name: "Bot API facade call hashes", storage: []string{"facade_calls"},
+		fields:   []Field{{Name: "call hash"}, {Name: "action"}},
+		purpose:  "Answer a bot's retried call from the action its first attempt created, so a retry never sends twice.",
+		resource: "actions", bases: []string{basisCounted}, flows: nil,
+		retention: retFacadeCalls, subjects: "contacts", pseudonymous: true},
 	{id: "decisions", name: "Policy decisions and their inputs", storage: []string{"decision_records", "actions"},
 		fields:   []Field{{Name: "decision"}, {Name: "input"}},
 		purpose:  "Explain and replay every automated decision (Art. 22 human review).",
@@ -102,7 +102,7 @@ var categories = []category{
 		purpose:  "Human review of automated decisions and the four-eyes principle.",
 		resource: "actions", bases: []string{"legitimate_interest"}, flows: []string{flowAuditor},
 		retention: retEntries, subjects: "staff"},
-	{id: "staff", name: "Staff identities and API keys", storage: []string{"api_keys", "access_bindings"},
+	{id: "staff", name: "Staff identities and API keys", storage: []string{"api_keys", "access_bindings", "facade_tokens"},
 		fields:   []Field{{Name: "principal"}, {Name: "role"}, {Name: "last_used_at", Optional: true}},
 		purpose:  "Authenticate people and machines and attribute every change to one of them.",
 		resource: "keys", bases: []string{"contract"}, flows: []string{flowSecrets},
@@ -129,7 +129,7 @@ var categories = []category{
 var nonPersonal = []string{
 	"orgs", "accounts", "jobs", "ledger_heads", "policy_bundles", "access_version", "account_leases",
 	"approval_stages", "org_policy_params", "schema_migrations", "dpia_plans",
-	"org_retention", "retention_runs", "segments", "campaigns",
+	"org_retention", "retention_runs", "segments", "campaigns", "send_counters",
 }
 
 // flowsDeclared describes each flow's protection.

@@ -356,8 +356,8 @@ func (g *Generator) retentionOf(key string, ev *evidence) Retention {
 		return Retention{Period: days(rp.Receipts), Rule: "Telegram receipts (message id, chat id) of finished actions dropped after this period; the chat id is scrubbed at once on erasure"}
 	case retContacts:
 		return Retention{Period: "until erasure", Rule: "kept while the organisation holds a basis; DELETE /v1/contacts/{id} erases"}
-	case retCounters:
-		return Retention{Period: "9 days", Rule: "buckets no cap window can read any more (the longest is 7 days, decided up to a day ahead) are deleted hourly by the worker"}
+	case retFacadeCalls:
+		return Retention{Period: "1 day", Rule: "deleted hourly by the worker once older than a day; deleted at once on erasure"}
 	case retLogs:
 		return Retention{Period: "90 days", Rule: "guidance for the operator's log pipeline; logs hold no personal content"}
 	default:

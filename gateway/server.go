@@ -145,6 +145,7 @@ func (s *Server) engine() *gin.Engine {
 	s.roleRoutes(v1)
 	s.campaignRoutes(v1)
 	s.dpiaRoutes(v1)
+	s.facadeTokenRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)

@@ -94,6 +94,11 @@ func (t *Tx) ErasePerson(ctx context.Context, org, contactID string) (ErasureRep
 		receipt = `CASE WHEN receipt IS NULL THEN NULL ELSE json_set(json_remove(receipt, '$.migrated_to'), '$.chat_id', 'erased') END`
 		chatOfInput = `json_extract(input, '$.target.chat_id')`
 	}
+	// The facade's call hashes are derived from the text and the chat.
+	if _, err := t.q.exec(ctx, `DELETE FROM facade_calls WHERE action_id IN (SELECT id FROM actions WHERE `+addressed+`)`,
+		org, c.ID, c.ChatID); err != nil {
+		return rep, fmt.Errorf("erase contact %q: facade calls: %w", contactID, err)
+	}
 	n, err := t.q.exec(ctx, `UPDATE actions SET content = '{}', target = $4, receipt = `+receipt+`, updated_at = $5
 		WHERE `+addressed, org, c.ID, c.ChatID, ErasedTarget, t.now())
 	if err != nil {

@@ -37,6 +37,7 @@ type config struct {
 	SendTimeout     time.Duration
 	Secrets         secretsConfig
 	MaxApprovalWait time.Duration
+	FacadeWait      time.Duration
 	SessionTTL      time.Duration
 	LoginMaxAge     time.Duration
 	RateLimits      rateLimitConfig
@@ -64,6 +65,7 @@ func serveFlags(fs *pflag.FlagSet, c *config) {
 	rateLimitFlags(fs, &c.RateLimits)
 	fs.DurationVar(&c.SessionTTL, "session-ttl", 15*time.Minute, "lifetime of a session token issued by Telegram login")
 	fs.DurationVar(&c.LoginMaxAge, "login-max-age", 24*time.Hour, "oldest Telegram Login Widget auth_date accepted (login bot token: secret herald/login-bot, key token)")
+	fs.DurationVar(&c.FacadeWait, "facade-wait", 10*time.Second, "how long a Bot API facade call waits for its delivery before answering 429 retry_after (docs/facade.md)")
 	fs.DurationVar(&c.MaxApprovalWait, "max-approval-wait", 72*time.Hour, "an action waiting for approval longer than this (or past its schedule) expires")
 	fs.DurationVar(&c.JobLease, "job-lease", 2*time.Minute, "how long a claimed delivery job is invisible to other workers; a dead worker's jobs are retaken after it")
 	fs.DurationVar(&c.AccountLease, "account-lease", 15*time.Second, "how long an account's send lease lasts without renewal (one sender per account across workers)")

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/connectors/sandbox"
 	"github.com/heraldhq/herald/delivery"
+	"github.com/heraldhq/herald/facade"
 	"github.com/heraldhq/herald/gateway"
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
@@ -187,8 +188,15 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if err != nil {
 		return err
 	}
+	// The Bot API facade (/bot<token>/<method>) shares the listener.
+	facadeCalls, err := facade.NewMetrics(metrics.Registry)
+	if err != nil {
+		return err
+	}
+	bots := &facade.Handler{Store: s, Pipeline: pipeline, BaseURL: c.BotAPIURL, Log: log, Calls: facadeCalls,
+		Tokens: botapi.SecretTokens{Store: secretStore, Invalidate: secretStore.Invalidate}, Config: facade.Config{Wait: c.FacadeWait}}
 	httpSrv := &http.Server{
-		Handler:           tr.handler(srv.Handler()),
+		Handler:           tr.handler(facade.Mount(srv.Handler(), bots)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,

@@ -2,6 +2,7 @@ package botapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,11 +82,11 @@ func (c *Connector) Send(ctx context.Context, d connectors.Delivery) (connectors
 		if migratedTo != "" {
 			target.ChatID = migratedTo
 		}
-		msgID, err := c.do(ctx, token, target)
+		msgID, result, err := c.do(ctx, token, target)
 		if err == nil {
 			return connectors.Receipt{
 				MessageID: msgID, ChatID: target.ChatID, At: time.Now().UTC(),
-				Connector: ConnectorName, MigratedTo: migratedTo,
+				Connector: ConnectorName, MigratedTo: migratedTo, Message: result,
 			}, nil
 		}
 		var ae *APIError
@@ -123,21 +124,22 @@ func (c *Connector) refresh(ctx context.Context, a connectors.Account, old strin
 	return fresh, true
 }
 
-// do performs one call for d and returns the message id to report.
-func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery) (int64, error) {
+// do performs one call for d and returns the message id to report and
+// Telegram's result verbatim.
+func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery) (int64, json.RawMessage, error) {
 	paid := d.Account.PaidBroadcast
 	switch d.Kind {
 	case connectors.KindSendMessage:
-		return sentID(c.client.SendMessage(ctx, token, SendMessageParams{
+		return c.sent(ctx, token, "sendMessage", SendMessageParams{
 			ChatID: d.ChatID, Text: d.Text, ParseMode: d.ParseMode,
 			DisableNotification: d.DisableNotification, AllowPaidBroadcast: paid,
-		}))
+		})
 	case connectors.KindPostToChannel:
 		if d.PhotoURL == "" && d.PhotoFileID == "" {
-			return sentID(c.client.SendMessage(ctx, token, SendMessageParams{
+			return c.sent(ctx, token, "sendMessage", SendMessageParams{
 				ChatID: d.ChatID, Text: d.Text, ParseMode: d.ParseMode,
 				DisableNotification: d.DisableNotification, AllowPaidBroadcast: paid,
-			}))
+			})
 		}
 		fallthrough
 	case connectors.KindSendPhoto:
@@ -149,29 +151,37 @@ func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery)
 		if caption == "" {
 			caption = d.Text
 		}
-		return sentID(c.client.SendPhoto(ctx, token, SendPhotoParams{
+		return c.sent(ctx, token, "sendPhoto", SendPhotoParams{
 			ChatID: d.ChatID, Photo: photo, Caption: caption, ParseMode: d.ParseMode,
 			DisableNotification: d.DisableNotification, AllowPaidBroadcast: paid,
-		}))
+		})
 	case connectors.KindEditMessage:
-		return sentID(c.client.EditMessageText(ctx, token, EditMessageTextParams{
+		return c.sent(ctx, token, "editMessageText", EditMessageTextParams{
 			ChatID: d.ChatID, MessageID: d.MessageID, Text: d.Text, ParseMode: d.ParseMode,
-		}))
+		})
 	case connectors.KindDeleteMessage:
-		return d.MessageID, c.client.DeleteMessage(ctx, token, DeleteMessageParams{ChatID: d.ChatID, MessageID: d.MessageID})
+		return d.MessageID, json.RawMessage("true"), c.client.DeleteMessage(ctx, token, DeleteMessageParams{ChatID: d.ChatID, MessageID: d.MessageID})
 	case connectors.KindPinMessage:
-		return d.MessageID, c.client.PinChatMessage(ctx, token, PinChatMessageParams{
+		return d.MessageID, json.RawMessage("true"), c.client.PinChatMessage(ctx, token, PinChatMessageParams{
 			ChatID: d.ChatID, MessageID: d.MessageID, DisableNotification: d.DisableNotification,
 		})
 	}
-	return 0, fmt.Errorf("unreachable kind %q", d.Kind) // validate rejects it
+	return 0, nil, fmt.Errorf("unreachable kind %q", d.Kind) // validate rejects it
 }
 
-func sentID(m *Message, err error) (int64, error) {
-	if err != nil {
-		return 0, err
+// sent calls a method whose result is a Message and keeps the result
+// verbatim beside its id.
+func (c *Connector) sent(ctx context.Context, token, method string, params any) (int64, json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := c.client.Call(ctx, token, method, params, &raw); err != nil {
+		return 0, nil, err
 	}
-	return m.MessageID, nil
+	var m Message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		// Telegram acted; only our reading of the answer failed.
+		return 0, nil, &TransportError{Method: method, Written: true, Err: fmt.Errorf("decode result: %w", err)}
+	}
+	return m.MessageID, raw, nil
 }
 
 // validate rejects deliveries that cannot be sent, without a request.
