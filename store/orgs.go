@@ -33,8 +33,8 @@ func (q *queries) CreateOrg(ctx context.Context, name, timezone string) (herald.
 // GetOrg returns an organisation.
 func (q *queries) GetOrg(ctx context.Context, id string) (herald.Org, error) {
 	var o herald.Org
-	err := q.q.queryRow(ctx, `SELECT id, name, timezone, created_at FROM orgs WHERE id = $1`, id).
-		Scan(&o.ID, &o.Name, &o.Timezone, &o.CreatedAt)
+	err := q.q.queryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = $1`, id).
+		Scan(&o.ID, &o.Name, &o.Timezone, &o.CreatedAt, &o.SuspendedAt, &o.DeletedAt)
 	if err != nil {
 		return o, scanNotFound(err, "organisation")
 	}
@@ -153,12 +153,14 @@ func (q *queries) Authenticate(ctx context.Context, token string) (herald.Princi
 		return herald.Principal{}, unauth
 	}
 	var (
-		k    herald.APIKey
-		hash string
+		k         herald.APIKey
+		hash      string
+		suspended *time.Time
 	)
-	err := q.q.queryRow(ctx, `SELECT id, org_id, principal, role, hash, expires_at, revoked_at, last_used_at
-		FROM api_keys WHERE prefix = $1`, prefix).
-		Scan(&k.ID, &k.Org, &k.Principal, &k.Role, &hash, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
+	err := q.q.queryRow(ctx, `SELECT k.id, k.org_id, k.principal, k.role, k.hash, k.expires_at, k.revoked_at, k.last_used_at,
+		COALESCE(o.deleted_at, o.suspended_at)
+		FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.prefix = $1`, prefix).
+		Scan(&k.ID, &k.Org, &k.Principal, &k.Role, &hash, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &suspended)
 	if err != nil {
 		if err == errNoRows {
 			return herald.Principal{}, unauth
@@ -171,6 +173,9 @@ func (q *queries) Authenticate(ctx context.Context, token string) (herald.Princi
 	now := q.now()
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 		return herald.Principal{}, unauth
+	}
+	if suspended != nil {
+		return herald.Principal{}, errOrgSuspended
 	}
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > lastUsedGranularity {
 		if _, err := q.q.exec(ctx, `UPDATE api_keys SET last_used_at = $2 WHERE id = $1`, k.ID, now); err != nil {
