@@ -31,11 +31,11 @@ const PlatformLedger = "platform"
 
 // Ledger kinds of the platform scope and of people.
 const (
-	KindOrgCreated   = "org.created"
-	KindOrgRenamed   = "org.renamed"
-	KindOrgSuspended = "org.suspended"
-	KindOrgResumed   = "org.resumed"
-	KindOrgDeleted   = "org.deleted"
+	KindOrgCreated    = "org.created"
+	KindOrgRenamed    = "org.renamed"
+	KindOrgSuspended  = "org.suspended"
+	KindOrgResumed    = "org.resumed"
+	KindOrgDeleted    = "org.deleted"
 	KindPersonInvited = "person.invited"
 	KindPersonRevoked = "person.revoked"
 )
