@@ -136,6 +136,15 @@ func (q *queries) RevokeAPIKey(ctx context.Context, org, idOrPrefix string) (her
 	return k, nil
 }
 
+// GetAPIKey returns one of org's keys by id or prefix.
+func (q *queries) GetAPIKey(ctx context.Context, org, idOrPrefix string) (herald.APIKey, error) {
+	k, err := scanKey(q.q.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 AND (id = $2 OR prefix = $2)`, org, idOrPrefix))
+	if err != nil {
+		return k, scanNotFound(err, "api key")
+	}
+	return k, nil
+}
+
 // lastUsedGranularity bounds how often authentication writes last_used_at:
 // a write per request would put a row update on every submit.
 const lastUsedGranularity = time.Minute

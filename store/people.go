@@ -70,7 +70,7 @@ func (t *Tx) InvitePerson(ctx context.Context, org, telegramID, name string, rol
 	if !validTelegramID(telegramID) {
 		fe = append(fe, herald.FieldError{Field: "telegram_id", Message: "must be a Telegram user id (a positive integer)"})
 	}
-	if len(name) > maxOrgNameLen || !validText(name) {
+	if len(name) > maxOrgNameLen || !ValidText(name) {
 		fe = append(fe, herald.FieldError{Field: "name", Message: fmt.Sprintf("must be at most %d printable characters", maxOrgNameLen)})
 	}
 	if len(roles) == 0 {
@@ -226,7 +226,7 @@ func (t *Tx) RevokePerson(ctx context.Context, org, id, actor string) (Person, e
 	return p, t.bindingsChanged(ctx, org)
 }
 
-// validText reports whether s is valid UTF-8 without control characters.
-func validText(s string) bool {
+// ValidText reports whether s is valid UTF-8 without control characters.
+func ValidText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
