@@ -65,9 +65,14 @@ type orgView struct {
 
 func viewOrg(o herald.Org) orgView { return orgView{Org: o, Status: o.Status()} }
 
+// orgRequest creates an organisation and, so that someone can act in it,
+// its first admin: a person by Telegram id (who then logs in with
+// Telegram), an API key (returned once), or both.
 type orgRequest struct {
-	Name     string `json:"name"`
-	Timezone string `json:"timezone,omitempty"`
+	Name            string `json:"name"`
+	Timezone        string `json:"timezone,omitempty"`
+	AdminTelegramID string `json:"admin_telegram_id,omitempty"`
+	AdminKey        bool   `json:"admin_key,omitempty"`
 }
 
 func (s *Server) createOrg(c *gin.Context) {
@@ -80,16 +85,62 @@ func (s *Server) createOrg(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	var o herald.Org
+	actor := principal(c).ID
+	var (
+		o      herald.Org
+		person *store.Person
+		key    *herald.APIKey
+		token  string
+	)
 	err := s.Store.InTx(ctx, func(tx *store.Tx) (err error) {
-		o, err = tx.CreateOrgAs(ctx, req.Name, req.Timezone, principal(c).ID)
-		return err
+		if o, err = tx.CreateOrgAs(ctx, req.Name, req.Timezone, actor); err != nil {
+			return err
+		}
+		if req.AdminTelegramID != "" {
+			p, err := tx.InvitePerson(ctx, o.ID, req.AdminTelegramID, "", []store.RoleGrant{{Role: herald.RoleAdmin}}, actor)
+			if e, ok := err.(*herald.Error); ok && e.Code == herald.CodeValidation {
+				for i := range e.Fields {
+					e.Fields[i].Field = "admin_telegram_id"
+				}
+			}
+			if err != nil {
+				return err
+			}
+			person = &p
+		}
+		if req.AdminKey {
+			k, tok, err := tx.CreateAPIKey(ctx, o.ID, "admin-"+o.ID[len(o.ID)-8:], herald.RoleAdmin, "first admin", nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.AppendLedger(ctx, o.ID, store.LedgerRecord{Kind: ledger.KindKeyCreated, Actor: actor,
+				Refs: map[string]string{"key": k.ID}, Attrs: map[string]any{"role": k.Role, "principal": k.Principal}}); err != nil {
+				return err
+			}
+			if _, err := tx.EnsureRole(ctx, o.ID, k.Principal, k.Role, actor); err != nil {
+				return err
+			}
+			key, token = &k, tok
+		}
+		return nil
 	})
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
-	writeJSON(c, http.StatusCreated, viewOrg(o))
+	if person != nil || key != nil {
+		if err := s.reloadAccess(ctx); err != nil {
+			logger(c).Warn("org created; access reload failed, the watcher applies it", "err", err)
+		}
+	}
+	body := gin.H{"org": viewOrg(o)}
+	if person != nil {
+		body["admin_person"] = person
+	}
+	if key != nil {
+		body["admin_key"], body["admin_token"] = key, token
+	}
+	writeJSON(c, http.StatusCreated, body)
 }
 
 func (s *Server) listOrgs(c *gin.Context) {
