@@ -227,6 +227,9 @@ func (t *Tx) RevokePerson(ctx context.Context, org, id, actor string) (Person, e
 }
 
 // ValidText reports whether s is valid UTF-8 without control characters.
+//
 func ValidText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	// U+FFFD is refused too: encoding/json puts it where the client sent
+	// invalid UTF-8, so it marks corrupt input rather than a real character.
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError })
 }

@@ -62,8 +62,7 @@ func ValidateOrg(name, timezone string) []herald.FieldError {
 	switch {
 	case strings.TrimSpace(name) == "":
 		fe = append(fe, herald.FieldError{Field: "name", Message: "is required"})
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxOrgNameLen ||
-		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+	case !ValidText(name) || utf8.RuneCountInString(name) > maxOrgNameLen:
 		fe = append(fe, herald.FieldError{Field: "name", Message: fmt.Sprintf("must be at most %d printable characters", maxOrgNameLen)})
 	}
 	if timezone != "" {
