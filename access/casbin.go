@@ -603,12 +603,16 @@ func MatrixMarkdown() (string, error) {
 		sb.WriteString("---|")
 	}
 	sb.WriteString("\n")
-	for _, res := range Resources {
+	for _, res := range MatrixRows {
 		sb.WriteString("| `" + res + "` |")
+		obj := res + "/x" // an item of the type
+		if strings.Contains(res, "/") {
+			obj = res // a fixed item: exactly it
+		}
 		for _, r := range herald.Roles {
 			var verbs []string
 			for _, v := range Verbs {
-				ok, err := ce.Enforce(subjectPrefix+r, org, res+"/x", v)
+				ok, err := ce.Enforce(subjectPrefix+r, org, obj, v)
 				if err != nil {
 					return "", err
 				}

@@ -678,3 +678,41 @@ func (e *env) replica() *env {
 	e.t.Cleanup(r.srv.Close)
 	return r
 }
+
+// TestCancelOwnActionsByModel: the access model (actions/own) decides that
+// an operator cancels only their own actions, while an admin and a
+// compliance officer cancel anyone's; a refused cancel changes nothing.
+func TestCancelOwnActionsByModel(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		op2 := e.newKey(e.org.ID, "operator-2", herald.RoleOperator)
+		submit := func(tok string) string {
+			req := e.sendReq("-1001", "transactional", "later")
+			req["schedule_at"] = daytime.Add(3 * 3600e9).Format("2006-01-02T15:04:05Z07:00")
+			r := e.do("POST", "/v1/actions", tok, req)
+			if r.status != 201 || r.str("action", "status") != "scheduled" {
+				t.Fatalf("submit = %d %s", r.status, r.raw)
+			}
+			return r.str("action", "id")
+		}
+		mine, theirs, third := submit(e.keys[herald.RoleOperator]), submit(op2), submit(op2)
+		if r := e.do("POST", "/v1/actions/"+theirs+"/cancel", e.keys[herald.RoleOperator], nil); r.status != 403 || r.str("code") != "forbidden" {
+			t.Fatalf("an operator cancels another's action = %d %s", r.status, r.raw)
+		}
+		if r := e.do("GET", "/v1/actions/"+theirs, op2, nil); r.str("action", "status") != "scheduled" {
+			t.Fatalf("a refused cancel changed the action: %s", r.raw)
+		}
+		if r := e.do("POST", "/v1/actions/"+mine+"/cancel", e.keys[herald.RoleOperator], nil); r.status != 200 {
+			t.Fatalf("an operator cancels their own = %d %s", r.status, r.raw)
+		}
+		if r := e.do("POST", "/v1/actions/"+theirs+"/cancel", e.keys[herald.RoleAdmin], nil); r.status != 200 {
+			t.Fatalf("an admin cancels an operator's = %d %s", r.status, r.raw)
+		}
+		if r := e.do("POST", "/v1/actions/"+third+"/cancel", e.keys[herald.RoleComplianceOfficer], nil); r.status != 200 {
+			t.Fatalf("a compliance officer cancels an operator's = %d %s", r.status, r.raw)
+		}
+		if r := e.do("POST", "/v1/actions/"+third+"/cancel", e.keys[herald.RoleApprover], nil); r.status != 403 {
+			t.Fatalf("an approver cancels = %d %s", r.status, r.raw)
+		}
+	})
+}
