@@ -227,7 +227,6 @@ func (t *Tx) RevokePerson(ctx context.Context, org, id, actor string) (Person, e
 }
 
 // ValidText reports whether s is valid UTF-8 without control characters.
-//
 func ValidText(s string) bool {
 	// U+FFFD is refused too: encoding/json puts it where the client sent
 	// invalid UTF-8, so it marks corrupt input rather than a real character.
