@@ -5,31 +5,45 @@ import (
 	"strings"
 )
 
-// versionString reports what this binary is: the version set at build time
-// (-ldflags "-X main.version=…") or, failing that, the module version from
-// the build info ("v1.2.3" for "go install …@v1.2.3", "(devel)" for a local
-// build), and the VCS commit and its time when the binary was built from a
-// checkout ("+dirty" when it had uncommitted changes).
+// commit may be set at build time (-ldflags "-X main.commit=…") where the
+// Go toolchain does not stamp VCS information (GOFLAGS=-buildvcs=false, a
+// source tarball, a container build without .git).
+var commit = ""
+
+// versionString reports what this binary is (see describeBuild).
 func versionString() string {
+	info, _ := debug.ReadBuildInfo()
+	return describeBuild(version, commit, info)
+}
+
+// describeBuild names a build: the version set at build time
+// (-X main.version=…) or else the module version from the build info
+// ("v1.2.3" for "go install …@v1.2.3", "(devel)" for a local build); the
+// commit (the VCS revision the toolchain stamped, "+dirty" when the
+// checkout had uncommitted changes, or -X main.commit=…) and its time; and
+// the Go version.
+func describeBuild(version, commit string, info *debug.BuildInfo) string {
 	v := version
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
-	}
-	if v == "dev" && info.Main.Version != "" {
-		v = info.Main.Version
-	}
-	var rev, at string
+	var rev, at, goVersion string
 	dirty := false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.time":
-			at = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
+	if info != nil {
+		if v == "dev" && info.Main.Version != "" {
+			v = info.Main.Version
 		}
+		goVersion = info.GoVersion
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if rev == "" {
+		rev = commit
 	}
 	parts := []string{v}
 	if rev != "" {
@@ -44,6 +58,8 @@ func versionString() string {
 	if at != "" {
 		parts = append(parts, at)
 	}
-	parts = append(parts, info.GoVersion)
+	if goVersion != "" {
+		parts = append(parts, goVersion)
+	}
 	return strings.Join(parts, " ")
 }
