@@ -175,7 +175,7 @@ checkpoint is signed over them. The organisation stays listed as "deleted". This
 		},
 	}
 	storeFlags(cmd.Flags(), &c)
-	secretsFlags(cmd.Flags(), &c.Secrets)
+	secretsStoreFlags(cmd.Flags(), &c.Secrets)
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -225,5 +226,85 @@ func TestPersonRevokedAcrossTwoGatewayProcesses(t *testing.T) {
 	}
 	if tok, _ := login(p2)["token"].(string); tok != "" {
 		t.Fatal("a revoked person logs in")
+	}
+}
+
+// TestQuickStartWithTheBootstrapKey: the one-time key of the first start
+// does every step of the README's quick start (import contacts, find them,
+// create an account, submit, read the ledger) and creates an organisation
+// with its first admin — no 403 on step two.
+func TestQuickStartWithTheBootstrapKey(t *testing.T) {
+	p := start(t, t.TempDir(), "")
+	key := keyPattern.FindString(p.stdout.String())
+	account := accountPattern.FindStringSubmatch(p.stdout.String())
+	if key == "" || account == nil {
+		t.Fatalf("first start printed: %s", p.stdout.String())
+	}
+	do := func(method, path string, body any) (int, map[string]any) {
+		t.Helper()
+		var rd *strings.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = strings.NewReader(string(b))
+		} else {
+			rd = strings.NewReader("")
+		}
+		req, _ := http.NewRequest(method, "http://"+p.addr+path, rd)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	steps := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/contacts:import", []map[string]any{{"chat_id": "-1001234567890", "purpose": "marketing", "legal_basis": "consent", "source": "quick start"}}},
+		{"GET", "/v1/contacts?consent=marketing", nil},
+		{"POST", "/v1/accounts", map[string]any{"name": "second bot", "kind": "bot", "connector": "sandbox"}},
+		{"POST", "/v1/actions", map[string]any{"kind": "send_message", "account": account[1], "target": "-1001234567890", "purpose": "transactional", "text": "Hello from Herald"}},
+		{"GET", "/v1/ledger/entries?from=0&limit=20", nil},
+		{"POST", "/v1/keys", map[string]any{"role": "operator", "description": "CI"}},
+		{"POST", "/v1/people", map[string]any{"telegram_id": "987654321", "roles": []any{map[string]any{"role": "operator"}}}},
+		{"POST", "/v1/orgs", map[string]any{"name": "Client B", "admin_key": true}},
+	}
+	for _, s := range steps {
+		if st, out := do(s.method, s.path, s.body); st/100 != 2 {
+			t.Errorf("%s %s with the bootstrap key = %d %v", s.method, s.path, st, out)
+		}
+	}
+	if st, out := do("GET", "/v1/contacts?consent=marketing", nil); st != 200 || len(out["contacts"].([]any)) != 1 {
+		t.Fatalf("the imported contact is not found: %d %v", st, out)
+	}
+	// A problem about the custom method names it as it was called.
+	if st, out := do("POST", "/v1/contacts:import", []map[string]any{{"chat_id": "1"}}); st != 422 || out["instance"] != "/v1/contacts:import" {
+		t.Fatalf("a bad import's problem = %d %v", st, out)
+	}
+	if strings.Contains(p.stderr.String(), `"route":"/v1/contacts/import"`) || !strings.Contains(p.stderr.String(), `"route":"/v1/contacts:import"`) {
+		t.Fatalf("the log names the import route as %s", regexp.MustCompile(`"route":"[^"]*contacts[^"]*import"`).FindAllString(p.stderr.String(), -1))
+	}
+}
+
+// TestOneShotCommandsListOnlyTheirFlags: secrets put|rotate and orgs delete
+// list where secrets are, not the server's rotation schedules.
+func TestOneShotCommandsListOnlyTheirFlags(t *testing.T) {
+	for _, args := range [][]string{{"secrets", "put", "--help"}, {"secrets", "rotate", "--help"}, {"orgs", "delete", "--help"}} {
+		out, err := run(t, nil, args...)
+		if err != nil || !strings.Contains(out, "--vault-addr") || !strings.Contains(out, "--data-dir") {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+		for _, serverOnly := range []string{"--rotate-signing-key", "--rotate-pepper", "--key-refresh", "--rotator", "--listen", "--worker"} {
+			if strings.Contains(out, serverOnly+" ") {
+				t.Errorf("%v lists the server's %s", args, serverOnly)
+			}
+		}
 	}
 }
