@@ -265,7 +265,7 @@ func (s *Server) telegramLogin(c *gin.Context) {
 		return
 	}
 	roles := s.principalRoles(p)
-	if len(roles) == 0 {
+	if len(roles) == 0 && s.Pipeline != nil {
 		if rc, ok := s.Pipeline.Authz.(interface {
 			ReloadIfChanged(context.Context) (bool, error)
 		}); ok {
