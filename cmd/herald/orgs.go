@@ -179,3 +179,12 @@ checkpoint is signed over them. The organisation stays listed as "deleted". This
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
 	return cmd
 }
+
+// ledgerOrgID is orgID for the ledger commands, which also accept the
+// platform's own chain (--org platform): it has no organisation row.
+func ledgerOrgID(ctx context.Context, s *store.Store, org string) (string, error) {
+	if org == store.PlatformLedger {
+		return org, nil
+	}
+	return orgID(ctx, s, org)
+}

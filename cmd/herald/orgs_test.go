@@ -87,6 +87,11 @@ func TestOrgsCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "deleted") || !strings.Contains(out, "final checkpoint") || strings.Contains(out, "{") {
 		t.Fatalf("delete: %v %s", err, out)
 	}
+	// The platform's own chain verifies too (the CLI's changes are in it).
+	out, err = run(t, nil, "ledger", "verify", "--online", "--org", "platform", "--key", vkey, "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "OK") {
+		t.Fatalf("the platform chain: %v %s", err, out)
+	}
 	if list, _ := run(t, nil, "orgs", "list", "--data-dir", dir); !strings.Contains(list, "deleted") {
 		t.Fatalf("a deleted org is not listed as deleted: %s", list)
 	}
