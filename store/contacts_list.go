@@ -53,8 +53,14 @@ func (q *queries) ListContacts(ctx context.Context, org string, f ContactFilter)
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	// consentBound repeats the cursor inside the consent subqueries: it
+	// changes no answer (they are correlated on c.id), but lets PostgreSQL
+	// start a merge join at the cursor instead of at the organisation's
+	// first consent, which keeps a deep page as cheap as the first.
+	consentBound := ""
 	if f.After != "" {
 		where = append(where, "c.id > "+arg(f.After))
+		consentBound = " AND k.contact_id > $" + strconv.Itoa(len(args))
 	}
 	if f.ChatID != "" {
 		where = append(where, "c.chat_id = "+arg(f.ChatID))
@@ -63,13 +69,13 @@ func (q *queries) ListContacts(ctx context.Context, org string, f ContactFilter)
 		where = append(where, "c.language = "+arg(f.Language))
 	}
 	if f.Source != "" {
-		where = append(where, "EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.source = "+arg(f.Source)+")")
+		where = append(where, "EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id"+consentBound+" AND k.source = "+arg(f.Source)+")")
 	}
 	for _, p := range f.WithConsent {
-		where = append(where, "EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = "+arg(p)+")")
+		where = append(where, "EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id"+consentBound+" AND k.purpose = "+arg(p)+")")
 	}
 	for _, p := range f.WithoutConsent {
-		where = append(where, "NOT EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id AND k.purpose = "+arg(p)+")")
+		where = append(where, "NOT EXISTS (SELECT 1 FROM consents k WHERE k.contact_id = c.id"+consentBound+" AND k.purpose = "+arg(p)+")")
 	}
 	if f.OptedOut != nil {
 		if *f.OptedOut {
