@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -105,7 +106,8 @@ func ValidateBinding(principal, role, scope string) []herald.FieldError {
 	}
 	typ, id, ok := strings.Cut(scope, "/")
 	switch {
-	case !ok || !slices.Contains(Resources, typ) || id == "" || strings.ContainsAny(id, "/*@") || len(scope) > 200:
+	case !ok || !slices.Contains(Resources, typ) || id == "" || strings.ContainsAny(id, "/*@") || len(scope) > 200 ||
+		!utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }):
 		fe = append(fe, herald.FieldError{Field: "scope", Message: `must be "*" or one resource, e.g. "accounts/<id>"`})
 	case !slices.ContainsFunc(roleMatrix[role], func(p Permission) bool { return p.Resource == typ }):
 		fe = append(fe, herald.FieldError{Field: "scope", Message: fmt.Sprintf("role %q has no permission on %s: the scope would grant nothing", role, typ)})

@@ -113,7 +113,11 @@ func (s *Server) contactConsents(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	org := principal(c).Org
-	ct, err := s.Store.GetContact(ctx, org, c.Param("id"))
+	id, ok := pathID(c, "contact")
+	if !ok {
+		return
+	}
+	ct, err := s.Store.GetContact(ctx, org, id)
 	if err != nil {
 		writeProblem(c, err)
 		return

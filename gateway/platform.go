@@ -42,6 +42,18 @@ func (s *Server) platformRoutes(g *gin.RouterGroup) {
 	s.contactListRoutes(g)
 }
 
+// pathID returns the route's id, answering 404 for one that no row can
+// have (invalid UTF-8, NUL or control bytes), exactly as for a missing id,
+// before it reaches the database (PostgreSQL refuses such text).
+func pathID(c *gin.Context, what string) (string, bool) {
+	id := c.Param("id")
+	if !store.ValidText(id) || len(id) > 200 {
+		writeProblem(c, herald.NotFound(what))
+		return "", false
+	}
+	return id, true
+}
+
 // platformOperator answers 403 unless the caller is a platform operator.
 func (s *Server) platformOperator(c *gin.Context) bool {
 	p := principal(c)
@@ -184,7 +196,10 @@ func (s *Server) patchOrg(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	p := principal(c)
-	id := c.Param("id")
+	id, ok := pathID(c, "organisation")
+	if !ok {
+		return
+	}
 	if req.Status != nil && *req.Status == "suspended" && id == p.Org {
 		writeProblem(c, herald.Errorf(herald.CodeConflict, "a platform operator cannot suspend their own organisation"))
 		return
@@ -217,7 +232,10 @@ func (s *Server) deleteOrg(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	p := principal(c)
-	id := c.Param("id")
+	id, ok := pathID(c, "organisation")
+	if !ok {
+		return
+	}
 	if id == p.Org {
 		writeProblem(c, herald.Errorf(herald.CodeConflict, "a platform operator cannot delete their own organisation"))
 		return
@@ -311,9 +329,13 @@ func (s *Server) revokePerson(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	p := principal(c)
+	id, ok := pathID(c, "person")
+	if !ok {
+		return
+	}
 	var person store.Person
 	err := s.Store.InTx(ctx, func(tx *store.Tx) (err error) {
-		person, err = tx.RevokePerson(ctx, p.Org, c.Param("id"), p.ID)
+		person, err = tx.RevokePerson(ctx, p.Org, id, p.ID)
 		return err
 	})
 	if err != nil {
@@ -426,9 +448,13 @@ func (s *Server) revokeKey(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	p := principal(c)
+	id, ok := pathID(c, "api key")
+	if !ok {
+		return
+	}
 	var k herald.APIKey
 	err := s.Store.InTx(ctx, func(tx *store.Tx) (err error) {
-		before, err := tx.GetAPIKey(ctx, p.Org, c.Param("id"))
+		before, err := tx.GetAPIKey(ctx, p.Org, id)
 		if err != nil {
 			return err
 		}

@@ -716,3 +716,54 @@ func TestCancelOwnActionsByModel(t *testing.T) {
 		}
 	})
 }
+
+// TestPlatformRoutesBadBytes: NUL bytes, control characters and invalid
+// UTF-8 in the new routes' path segments, query values and bodies are bad
+// input (4xx problem+json), never a 500, and change nothing, on both stores.
+func TestPlatformRoutesBadBytes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		op := e.platformKey()
+		admin, co := e.keys[herald.RoleAdmin], e.keys[herald.RoleComplianceOfficer]
+		before, bindings := e.counts(), countBindings(t, e.s)
+		orgs := e.count("SELECT count(*) FROM orgs")
+		cases := []struct {
+			method, path, token string
+			body                any
+		}{
+			{"PATCH", "/v1/orgs/%FF", op, map[string]any{"name": "x"}},
+			{"PATCH", "/v1/orgs/a%00b", op, map[string]any{"status": "suspended"}},
+			{"DELETE", "/v1/orgs/%FF%FE", op, nil},
+			{"POST", "/v1/orgs", op, map[string]any{"name": "tab\there"}},
+			{"POST", "/v1/orgs", op, map[string]any{"name": "ok", "timezone": "Europe/\u0000Berlin"}},
+			{"POST", "/v1/orgs", op, []byte("{\"name\":\"ok\",\"admin_telegram_id\":\"1\xff\"}")},
+			{"PATCH", "/v1/orgs/" + e.org.ID, op, map[string]any{"name": "a\u0000b"}},
+			{"DELETE", "/v1/people/%FF", admin, nil},
+			{"DELETE", "/v1/people/a%00", admin, nil},
+			{"POST", "/v1/people", admin, map[string]any{"telegram_id": "1\u00002", "roles": []any{map[string]any{"role": "operator"}}}},
+			{"POST", "/v1/people", admin, map[string]any{"telegram_id": "12", "roles": []any{map[string]any{"role": "operator", "scope": "accounts/a\u0000b"}}}},
+			{"POST", "/v1/people", admin, []byte("{\"telegram_id\":\"12\",\"name\":\"\xc3\x28\",\"roles\":[{\"role\":\"operator\"}]}")},
+			{"DELETE", "/v1/keys/%FF", admin, nil},
+			{"POST", "/v1/keys", admin, map[string]any{"role": "operator", "scope": "accounts/\u0000"}},
+			{"POST", "/v1/keys", admin, map[string]any{"role": "operator", "principal": "a\u0000b"}},
+			{"POST", "/v1/keys", admin, []byte("{\"role\":\"operator\",\"description\":\"\xff\"}")},
+			{"POST", "/v1/roles/bindings", admin, map[string]any{"principal": "operator-1", "role": "operator", "scope": "accounts/\u0000"}},
+			{"GET", "/v1/contacts?chat_id=%FF", co, nil},
+			{"GET", "/v1/contacts?source=a%00b", co, nil},
+			{"GET", "/v1/contacts?cursor=%FF", co, nil},
+			{"GET", "/v1/contacts?language=%C3%28", co, nil},
+			{"GET", "/v1/contacts/%FF/consents", co, nil},
+			{"GET", "/v1/contacts/a%00b/consents", co, nil},
+		}
+		for _, c := range cases {
+			r := e.do(c.method, c.path, c.token, c.body)
+			if r.status < 400 || r.status >= 500 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") || r.str("code") == "" {
+				t.Errorf("%s %s = %d %s", c.method, c.path, r.status, r.raw)
+			}
+		}
+		if after := e.counts(); after != before || countBindings(t, e.s) != bindings || e.count("SELECT count(*) FROM orgs") != orgs ||
+			e.count("SELECT count(*) FROM people") != 0 {
+			t.Fatalf("bad bytes changed something: %+v → %+v", before, after)
+		}
+	})
+}
