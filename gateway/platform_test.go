@@ -235,8 +235,16 @@ func TestOrgDeleteErasesPersonalData(t *testing.T) {
 			t.Fatalf("import A = %d %s", r.status, r.raw)
 		}
 		contactsA := e.count("SELECT count(*) FROM contacts WHERE org_id = '" + e.org.ID + "'")
-		if e.count("SELECT count(*) FROM ledger_payloads WHERE org_id = '"+beta+"'") == 0 {
-			t.Fatal("the test needs ledger payloads in Beta to erase")
+		e.deliverAll()
+		for what, q := range map[string]string{
+			"ledger payloads":  "SELECT count(*) FROM ledger_payloads WHERE org_id = '" + beta + "'",
+			"decision records": "SELECT count(*) FROM decision_records WHERE org_id = '" + beta + "'",
+			"receipts":         "SELECT count(*) FROM actions WHERE org_id = '" + beta + "' AND receipt IS NOT NULL",
+			"people":           "SELECT count(*) FROM people WHERE org_id = '" + beta + "'",
+		} {
+			if e.count(q) == 0 {
+				t.Fatalf("the test needs %s in Beta to erase", what)
+			}
 		}
 
 		for role, tok := range e.keys {
@@ -260,7 +268,9 @@ func TestOrgDeleteErasesPersonalData(t *testing.T) {
 			"SELECT count(*) FROM ledger_payloads WHERE org_id = '" + beta + "'",
 			"SELECT count(*) FROM actions WHERE org_id = '" + beta + "' AND target <> 'erased'",
 			"SELECT count(*) FROM api_keys WHERE org_id = '" + beta + "' AND revoked_at IS NULL",
-			"SELECT count(*) FROM people WHERE org_id = '" + beta + "' AND revoked_at IS NULL",
+			"SELECT count(*) FROM people WHERE org_id = '" + beta + "'",
+			"SELECT count(*) FROM decision_records WHERE org_id = '" + beta + "'",
+			"SELECT count(*) FROM actions WHERE org_id = '" + beta + "' AND receipt IS NOT NULL",
 			"SELECT count(*) FROM access_bindings WHERE org_id = '" + beta + "'",
 			"SELECT count(*) FROM jobs WHERE org_id = '" + beta + "'",
 		} {

@@ -257,13 +257,18 @@ func (t *Tx) DeleteOrg(ctx context.Context, org, actor string) (herald.Org, OrgE
 		sql  string
 	}{
 		{"queued deliveries", nil, `DELETE FROM jobs WHERE org_id = $1`},
-		{"actions", &er.ActionsErased, `UPDATE actions SET content = '{}', target = 'erased', updated_at = $2
-			WHERE org_id = $1 AND target <> 'erased'`},
+		{"actions", &er.ActionsErased, `UPDATE actions SET content = '{}', target = 'erased', receipt = NULL, updated_at = $2
+			WHERE org_id = $1`},
+		// Recorded policy inputs name recipients (contact ids, chat ids of
+		// non-contacts); the ledger keeps each decision's input hash.
+		{"decision records", nil, `DELETE FROM decision_records WHERE org_id = $1`},
 		{"ledger payload tombstones", nil, `INSERT INTO ledger_payload_tombstones (org_id, hash, reason, purged_at)
 			SELECT org_id, hash, CAST($3 AS text), CAST($2 AS timestamptz) FROM ledger_payloads WHERE org_id = $1
 			ON CONFLICT (org_id, hash) DO NOTHING`},
 		{"ledger payloads", &er.PayloadsDeleted, `DELETE FROM ledger_payloads WHERE org_id = $1`},
-		{"people", &er.PeopleRevoked, `UPDATE people SET revoked_at = $2 WHERE org_id = $1 AND revoked_at IS NULL`},
+		// People's Telegram ids are personal data: their invitations go
+		// (the ledger refers to them by invitation id only).
+		{"people", &er.PeopleRevoked, `DELETE FROM people WHERE org_id = $1`},
 		{"api keys", &er.KeysRevoked, `UPDATE api_keys SET revoked_at = $2 WHERE org_id = $1 AND revoked_at IS NULL`},
 		{"role bindings", &er.BindingsRemoved, `DELETE FROM access_bindings WHERE org_id = $1`},
 		{"platform operators", nil, `DELETE FROM platform_operators WHERE org_id = $1`},
