@@ -326,10 +326,12 @@ func (q *queries) SessionAllowed(ctx context.Context, org, principal, personID s
 		return herald.Errorf(herald.CodeUnauthenticated, "the session is invalid or expired; log in again")
 	case err != nil:
 		return fmt.Errorf("check session: %w", err)
+	case live == 0:
+		// Checked before suspension: someone who is no member learns
+		// nothing about the organisation's state.
+		return herald.Errorf(herald.CodeUnauthenticated, "the session was revoked; log in again")
 	case suspended != nil:
 		return errOrgSuspended
-	case live == 0:
-		return herald.Errorf(herald.CodeUnauthenticated, "the session was revoked; log in again")
 	}
 	return nil
 }
