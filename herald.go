@@ -42,6 +42,22 @@ type Org struct {
 	Name      string    `json:"name"`
 	Timezone  string    `json:"timezone"`
 	CreatedAt time.Time `json:"created_at"`
+	// SuspendedAt is set while the organisation is suspended: its keys and
+	// sessions are refused and its delivery queue is held.
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+	// DeletedAt is set once its personal data is erased (DELETE /v1/orgs/{id}).
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+}
+
+// Status names an organisation's state: "active", "suspended" or "deleted".
+func (o Org) Status() string {
+	switch {
+	case o.DeletedAt != nil:
+		return "deleted"
+	case o.SuspendedAt != nil:
+		return "suspended"
+	}
+	return "active"
 }
 
 // Account kinds and connectors.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -105,7 +106,8 @@ func ValidateBinding(principal, role, scope string) []herald.FieldError {
 	}
 	typ, id, ok := strings.Cut(scope, "/")
 	switch {
-	case !ok || !slices.Contains(Resources, typ) || id == "" || strings.ContainsAny(id, "/*@") || len(scope) > 200:
+	case !ok || !slices.Contains(Resources, typ) || id == "" || strings.ContainsAny(id, "/*@") || len(scope) > 200 ||
+		!utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }):
 		fe = append(fe, herald.FieldError{Field: "scope", Message: `must be "*" or one resource, e.g. "accounts/<id>"`})
 	case !slices.ContainsFunc(roleMatrix[role], func(p Permission) bool { return p.Resource == typ }):
 		fe = append(fe, herald.FieldError{Field: "scope", Message: fmt.Sprintf("role %q has no permission on %s: the scope would grant nothing", role, typ)})
@@ -603,12 +605,16 @@ func MatrixMarkdown() (string, error) {
 		sb.WriteString("---|")
 	}
 	sb.WriteString("\n")
-	for _, res := range Resources {
+	for _, res := range MatrixRows {
 		sb.WriteString("| `" + res + "` |")
+		obj := res + "/x" // an item of the type
+		if strings.Contains(res, "/") {
+			obj = res // a fixed item: exactly it
+		}
 		for _, r := range herald.Roles {
 			var verbs []string
 			for _, v := range Verbs {
-				ok, err := ce.Enforce(subjectPrefix+r, org, res+"/x", v)
+				ok, err := ce.Enforce(subjectPrefix+r, org, obj, v)
 				if err != nil {
 					return "", err
 				}

@@ -48,11 +48,30 @@ const (
 	// (GET/PUT /v1/retention): admins and compliance officers set it,
 	// auditors read it.
 	ResRetention = "retention"
+	// ResActionsOwn is the caller's own actions (those it submitted): a
+	// permission on it reaches no one else's. A permission on ResActions
+	// reaches every action, the caller's own included.
+	ResActionsOwn = "actions/own"
+	// ResStages is approval stages, one item per role a stage can require
+	// ("stages/<role>", see StageResource): voting on a stage needs the
+	// approve verb on that stage's item.
+	ResStages = "stages"
 )
 
-// Resources lists every resource type, in the order the role matrix table shows them.
+// StageResource is the resource of an approval stage that requires role.
+func StageResource(role string) string { return ResStages + "/" + role }
+
+// Resources lists every resource type, in the order the role matrix table
+// shows them, followed by the fixed items the matrix also shows (the
+// caller's own actions, each role's approval stage).
 var Resources = []string{ResAccounts, ResActions, ResPolicies, ResLedger, ResContacts, ResReports,
 	ResKeys, ResRoles, ResApprovals, ResSettings, ResRetention}
+
+// MatrixRows is what the role matrix shows: every resource type, then the
+// fixed items permissions name.
+var MatrixRows = append(append([]string{}, Resources...), ResActionsOwn,
+	StageResource(herald.RoleAdmin), StageResource(herald.RoleComplianceOfficer), StageResource(herald.RoleOperator),
+	StageResource(herald.RoleApprover), StageResource(herald.RoleAuditor))
 
 // Permission is a resource pattern and a verb ("*" = any verb).
 type Permission struct{ Resource, Verb string }
@@ -73,7 +92,7 @@ var roleMatrix = map[string][]permission{
 	},
 	herald.RoleOperator: {
 		{ResAccounts, VerbRead}, {ResAccounts, VerbSubmit}, {ResActions, VerbRead}, {ResActions, VerbSubmit},
-		{ResActions, VerbCancel}, {ResContacts, VerbRead},
+		{ResActionsOwn, VerbCancel}, {ResContacts, VerbRead},
 	},
 	herald.RoleApprover: {
 		{ResActions, VerbRead}, {ResApprovals, VerbAny}, {ResAccounts, VerbRead}, {ResContacts, VerbRead},
@@ -82,6 +101,14 @@ var roleMatrix = map[string][]permission{
 		{ResActions, VerbRead}, {ResAccounts, VerbRead}, {ResContacts, VerbRead}, {ResLedger, VerbRead},
 		{ResLedger, VerbExport}, {ResReports, VerbRead}, {ResPolicies, VerbRead}, {ResRetention, VerbRead},
 	},
+}
+
+// Each role may vote on the approval stages that require it (and, like
+// before, only if it may also approve at all: {approvals, approve}).
+func init() {
+	for _, role := range herald.Roles {
+		roleMatrix[role] = append(roleMatrix[role], permission{StageResource(role), VerbApprove})
+	}
 }
 
 // RolePermissions returns the built-in permissions of role (nil for an
@@ -97,11 +124,11 @@ type RoleMatrix struct{}
 // forbidden error. The resource's org is always p's own: callers never pass
 // another org's ids here, they are filtered out by the store first.
 func (RoleMatrix) Authorize(_ context.Context, p herald.Principal, resource, verb string) error {
-	typ, _, _ := strings.Cut(resource, "/")
 	for _, perm := range roleMatrix[p.Role] {
-		if perm.Resource == typ && (perm.Verb == VerbAny || perm.Verb == verb) {
+		if ResourceMatch(resource, perm.Resource) && (perm.Verb == VerbAny || perm.Verb == verb) {
 			return nil
 		}
 	}
+	typ, _, _ := strings.Cut(resource, "/")
 	return herald.Errorf(herald.CodeForbidden, "role %q may not %s %s", p.Role, verb, typ)
 }

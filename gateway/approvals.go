@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/ledger"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/store"
@@ -55,21 +56,10 @@ func (pl *Pipeline) openStages(ctx context.Context, tx *store.Tx, a herald.Actio
 	return tx.OpenApprovalStages(ctx, a.Org, a.ID, stages)
 }
 
-// hasRole reports whether p holds role in its organisation: through its
-// role bindings when the authorizer knows them, else through its key's role.
-func (pl *Pipeline) hasRole(p herald.Principal, role string) bool {
-	lister, ok := pl.Authz.(interface {
-		RolesOf(org, principal string) []string
-	})
-	if !ok {
-		return p.Role == role
-	}
-	for _, r := range lister.RolesOf(p.Org, p.ID) {
-		if base, _, _ := strings.Cut(r, "@"); base == role {
-			return true
-		}
-	}
-	return false
+// mayVoteOn reports whether p may vote on a stage that requires role: the
+// access model decides (approve on "stages/<role>"), not a role-name check here.
+func (pl *Pipeline) mayVoteOn(ctx context.Context, p herald.Principal, role string) bool {
+	return pl.Authz.Authorize(ctx, p, access.StageResource(role), access.VerbApprove) == nil
 }
 
 func (pl *Pipeline) maxWait() time.Duration {
@@ -121,7 +111,7 @@ func (pl *Pipeline) Vote(ctx context.Context, p herald.Principal, id, vote, comm
 		if cur == nil {
 			return herald.Errorf(herald.CodeConflict, "every stage is already complete")
 		}
-		if !pl.hasRole(p, cur.Role) || (len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
+		if !pl.mayVoteOn(ctx, p, cur.Role) || (len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
 			return herald.Errorf(CodeNotApprover, "stage %d needs a %s%s", cur.Stage, cur.Role, namedSuffix(cur.Approvers))
 		}
 		if err := tx.CastVote(ctx, a.Org, a.ID, cur.Stage, p.ID, vote); err != nil {
@@ -384,7 +374,7 @@ func (s *Server) listApprovals(c *gin.Context) {
 		if !all {
 			cur := currentStage(v.Stages, v.Votes)
 			voted := slices.ContainsFunc(v.Votes, func(vt store.Vote) bool { return vt.Principal == p.ID })
-			if cur == nil || !s.Pipeline.hasRole(p, cur.Role) || a.SubmittedBy == p.ID || voted ||
+			if cur == nil || !s.Pipeline.mayVoteOn(ctx, p, cur.Role) || a.SubmittedBy == p.ID || voted ||
 				(len(cur.Approvers) > 0 && !slices.Contains(cur.Approvers, p.ID)) {
 				continue
 			}

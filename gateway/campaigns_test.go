@@ -417,7 +417,7 @@ func TestCampaignBadInputChangesNothing(t *testing.T) {
 		}{
 			{"segment bad tag", "POST", "/v1/segments", op, map[string]any{"name": "x", "filter": map[string]any{"tags": []string{"a,b"}}}, 422, "validation_failed", "filter.tags[0]"},
 			{"segment nul name", "POST", "/v1/segments", op, map[string]any{"name": "a\x00b"}, 422, "validation_failed", "name"},
-			{"segment invalid utf8", "POST", "/v1/segments", op, []byte("{\"name\":\"\xff\xfe\",\"filter\":{\"languages\":[\"\xff\"]}}"), 422, "validation_failed", "filter.languages[0]"},
+			{"segment invalid utf8", "POST", "/v1/segments", op, []byte("{\"name\":\"\xff\xfe\",\"filter\":{\"languages\":[\"\xff\"]}}"), 400, "invalid_encoding", ""},
 			{"segment unknown field", "POST", "/v1/segments", op, map[string]any{"name": "x", "where": "1=1"}, 400, "invalid_json", "where"},
 			{"segment bad consent", "POST", "/v1/segments", op, map[string]any{"name": "x", "filter": map[string]any{"consent": []map[string]any{{"purpose": "marketing", "state": "maybe"}}}}, 422, "validation_failed", "filter.consent[0].state"},
 			{"labels bad attribute", "PATCH", "/v1/contacts/" + ids[0] + "/labels", co, map[string]any{"attributes": map[string]any{"First Name": "x"}}, 422, "validation_failed", "attributes.First Name"},

@@ -2,12 +2,14 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/gateway"
+	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store/storetest"
 	"github.com/heraldhq/herald/telemetry"
 )
@@ -75,26 +77,52 @@ func TestTenantIsolation(t *testing.T) {
 		if r := e.do("POST", "/v1/actions", e.keys[herald.RoleOperator], e.sendReq("-1001", "transactional", "acme")); r.status != 201 {
 			t.Fatalf("submit A = %d %s", r.status, r.raw)
 		}
-		idsB := map[string]string{"{action}": actionB, "{account}": accB.ID, "{contact}": contactB, "{principal}": "beta-" + herald.RoleAdmin}
-		idsMissing := map[string]string{"{action}": missingID, "{account}": missingID, "{contact}": missingID, "{principal}": "nobody-" + missingID}
+		// B's person and key, for /v1/people/{id} and /v1/keys/{id}.
+		r = e.do("POST", "/v1/people", keysB[herald.RoleAdmin], map[string]any{"telegram_id": "4242", "roles": []any{map[string]any{"role": "auditor"}}})
+		if r.status != 201 {
+			t.Fatalf("invite B = %d %s", r.status, r.raw)
+		}
+		personB := r.str("id")
+		r = e.do("POST", "/v1/keys", keysB[herald.RoleAdmin], map[string]any{"role": "operator", "description": "B's"})
+		if r.status != 201 {
+			t.Fatalf("key B = %d %s", r.status, r.raw)
+		}
+		keyB := r.str("key", "id")
+		idsB := map[string]string{"{action}": actionB, "{account}": accB.ID, "{contact}": contactB, "{principal}": "beta-" + herald.RoleAdmin,
+			"{person}": personB, "{key}": keyB, "{org}": orgB.ID}
+		idsMissing := map[string]string{"{action}": missingID, "{account}": missingID, "{contact}": missingID, "{principal}": "nobody-" + missingID,
+			"{person}": missingID, "{key}": missingID, "{org}": missingID}
 		subst := func(s string, ids map[string]string) string {
 			for k, v := range ids {
 				s = strings.ReplaceAll(s, k, v)
 			}
 			return s
 		}
+		var substValue func(v any, ids map[string]string) any
+		substValue = func(v any, ids map[string]string) any {
+			switch x := v.(type) {
+			case string:
+				return subst(x, ids)
+			case []any:
+				out := make([]any, len(x))
+				for i, it := range x {
+					out[i] = substValue(it, ids)
+				}
+				return out
+			case map[string]any:
+				out := map[string]any{}
+				for k, it := range x {
+					out[k] = substValue(it, ids)
+				}
+				return out
+			}
+			return v
+		}
 		substBody := func(m map[string]any, ids map[string]string) any {
 			if m == nil {
 				return nil
 			}
-			out := map[string]any{}
-			for k, v := range m {
-				if s, ok := v.(string); ok {
-					v = subst(s, ids)
-				}
-				out[k] = v
-			}
-			return out
+			return substValue(m, ids)
 		}
 		sendVia := func(account, target string) map[string]any {
 			m := e.sendReq(target, "transactional", "x")
@@ -114,6 +142,15 @@ func TestTenantIsolation(t *testing.T) {
 			{"POST", "/v1/actions?dry_run=true", sendVia("{account}", "{contact}"), 422, "validation_failed"},
 			{"DELETE", "/v1/roles/bindings?principal={principal}&role=admin", nil, 404, "not_found"},
 			{"POST", "/v1/roles/bindings", map[string]any{"principal": "{principal}", "role": "auditor"}, 422, "validation_failed"},
+			{"POST", "/v1/roles/bindings", map[string]any{"principal": "operator-1", "role": "operator", "scope": "accounts/{account}"}, 422, "validation_failed"},
+			{"DELETE", "/v1/people/{person}", nil, 404, "not_found"},
+			{"POST", "/v1/people", map[string]any{"telegram_id": "5151", "roles": []any{map[string]any{"role": "operator", "scope": "accounts/{account}"}}}, 422, "validation_failed"},
+			{"DELETE", "/v1/keys/{key}", nil, 404, "not_found"},
+			{"POST", "/v1/keys", map[string]any{"role": "operator", "scope": "accounts/{account}"}, 422, "validation_failed"},
+			{"GET", "/v1/contacts/{contact}/consents", nil, 404, "not_found"},
+			// Organisation routes are the platform's: no org role may use them, whatever the id.
+			{"PATCH", "/v1/orgs/{org}", map[string]any{"status": "suspended"}, 0, ""},
+			{"DELETE", "/v1/orgs/{org}", nil, 0, ""},
 		}
 		covered := map[string]bool{}
 		for _, p := range probes {
@@ -176,6 +213,8 @@ func TestTenantIsolation(t *testing.T) {
 				"/v1/actions": "actions", "/v1/actions?account=" + accB.ID: "actions", "/v1/accounts": "accounts",
 				"/v1/ledger/entries?from=0&limit=1000": "entries", "/v1/ledger/entries?from=1&to=100000": "entries",
 				"/v1/roles/bindings": "bindings", "/v1/roles/bindings?principal=beta-admin": "bindings",
+				"/v1/contacts": "contacts", "/v1/contacts?chat_id=777": "contacts", "/v1/contacts?source=t&limit=500": "contacts",
+				"/v1/people": "people", "/v1/people?include_revoked=true": "people", "/v1/keys": "keys",
 			}
 			for path, member := range listings {
 				r := e.do("GET", path, token, nil)
@@ -226,6 +265,75 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		if r := e.do("GET", "/v1/actions/"+actionB, keysB[herald.RoleOperator], nil); r.status != 200 || r.str("action", "status") == string(herald.StatusCancelled) {
 			t.Fatalf("B's action = %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestSuspendedOrgIsRefusedEverywhere: once its organisation is suspended,
+// every key of every role and a person's live session get 403 on every
+// authenticated route, and nothing changes; org A is not affected, and
+// resuming restores B's access.
+func TestSuspendedOrgIsRefusedEverywhere(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		e := newEnv(t, b)
+		op := e.platformKey()
+		if _, err := e.secrets.Put(ctx, "herald/login-bot", map[string]string{"token": loginBotToken}, secrets.NoCAS); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do("POST", "/v1/orgs", op, map[string]any{"name": "Beta", "admin_key": true, "admin_telegram_id": "6060"})
+		if r.status != 201 {
+			t.Fatalf("create = %d %s", r.status, r.raw)
+		}
+		orgB := r.str("org", "id")
+		tokens := map[string]string{"first admin key": r.str("admin_token")}
+		for _, role := range herald.Roles {
+			tokens[role] = e.newKey(orgB, "beta-"+role, role)
+		}
+		lr := e.do("POST", "/v1/auth/telegram?org="+orgB, "", widget(map[string]string{"id": "6060", "auth_date": fmt.Sprint(e.s.Now().Unix())}, loginBotToken))
+		if lr.status != 200 {
+			t.Fatalf("login = %d %s", lr.status, lr.raw)
+		}
+		tokens["person session"] = lr.str("token")
+		if r := e.do("PATCH", "/v1/orgs/"+orgB, op, map[string]any{"status": "suspended"}); r.status != 200 {
+			t.Fatalf("suspend = %d %s", r.status, r.raw)
+		}
+		before, beforeBindings := e.counts(), countBindings(t, e.s)
+		for who, tok := range tokens {
+			for _, rt := range (&gateway.Server{Metrics: telemetry.New(nil)}).Routes() {
+				method, path, _ := strings.Cut(rt, " ")
+				// Public routes (no key needed: the API document, the webhook,
+				// login, the ledger's public keys) are not the org's to refuse.
+				if !strings.HasPrefix(path, "/v1/") || path == "/v1/openapi.json" || strings.HasPrefix(path, "/v1/telegram/") ||
+					path == "/v1/auth/telegram" || path == "/v1/ledger/keys" {
+					continue
+				}
+				path = strings.NewReplacer("{id}", missingID, "{version}", "1", "{account}", missingID).Replace(path)
+				var body any
+				if method != "GET" && method != "DELETE" {
+					body = map[string]any{}
+				}
+				if r := e.do(method, path, tok, body); r.status != 403 || r.str("code") != "forbidden" {
+					t.Errorf("%s %s %s while suspended = %d %s", who, method, path, r.status, r.raw)
+				}
+			}
+		}
+		if r := e.do("POST", "/v1/auth/telegram?org="+orgB, "", widget(map[string]string{"id": "6060", "auth_date": fmt.Sprint(e.s.Now().Unix())}, loginBotToken)); r.status != 403 {
+			t.Errorf("login into a suspended org = %d %s", r.status, r.raw)
+		}
+		if after, afterBindings := e.counts(), countBindings(t, e.s); after != before || afterBindings != beforeBindings {
+			t.Fatalf("a suspended org's requests changed the database: %+v → %+v", before, after)
+		}
+		if r := e.do("GET", "/v1/accounts", e.keys[herald.RoleAdmin], nil); r.status != 200 {
+			t.Fatalf("org A while B is suspended = %d", r.status)
+		}
+		if r := e.do("PATCH", "/v1/orgs/"+orgB, op, map[string]any{"status": "active"}); r.status != 200 {
+			t.Fatalf("resume = %d %s", r.status, r.raw)
+		}
+		for who, tok := range tokens {
+			if r := e.do("GET", "/v1/me", tok, nil); r.status != 200 {
+				t.Errorf("%s after resuming = %d %s", who, r.status, r.raw)
+			}
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/policies"
 	"github.com/heraldhq/herald/policyinput"
@@ -411,10 +412,12 @@ func (pl *Pipeline) stage(ctx context.Context, name string) func() {
 	}
 }
 
-// Cancel cancels one of p's org's actions that has not been sent. Operators
-// may cancel only their own submissions.
+// Cancel cancels one of p's org's actions that has not been sent. Who may
+// cancel whose actions is the access model's: cancel on "actions/own"
+// reaches the caller's own submissions (operators), cancel on "actions"
+// every action (admins, compliance officers).
 func (pl *Pipeline) Cancel(ctx context.Context, p herald.Principal, id string) (herald.Action, error) {
-	if err := pl.Authz.Authorize(ctx, p, "actions", "cancel"); err != nil {
+	if err := pl.Authz.Authorize(ctx, p, access.ResActionsOwn, access.VerbCancel); err != nil {
 		return herald.Action{}, err
 	}
 	var a herald.Action
@@ -423,9 +426,10 @@ func (pl *Pipeline) Cancel(ctx context.Context, p herald.Principal, id string) (
 		if err != nil {
 			return err
 		}
-		ownOnly := !pl.hasRole(p, herald.RoleAdmin) && !pl.hasRole(p, herald.RoleComplianceOfficer)
-		if ownOnly && cur.SubmittedBy != p.ID {
-			return herald.Errorf(herald.CodeForbidden, "operators may cancel only their own actions")
+		if cur.SubmittedBy != p.ID {
+			if err := pl.Authz.Authorize(ctx, p, access.ResActions+"/"+cur.ID, access.VerbCancel); err != nil {
+				return herald.Errorf(herald.CodeForbidden, "your roles may cancel only your own actions")
+			}
 		}
 		if a, err = tx.Transition(ctx, p.Org, id, store.Transition{To: herald.StatusCancelled, Actor: p.ID}); err != nil {
 			return err

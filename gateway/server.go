@@ -146,6 +146,7 @@ func (s *Server) engine() *gin.Engine {
 	s.campaignRoutes(v1)
 	s.dpiaRoutes(v1)
 	s.facadeTokenRoutes(v1)
+	s.platformRoutes(v1)
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)
@@ -157,9 +158,22 @@ func (s *Server) engine() *gin.Engine {
 // is rewritten to this path before routing (see rewriteCustomMethods).
 const contactsImportRoute = "/contacts/import"
 
+// restoreCustomMethod puts the path the client sent back on the request
+// once it is routed, so problem documents' "instance" names
+// /v1/contacts:import as it was called, not the internal route.
+func restoreCustomMethod(c *gin.Context) {
+	if orig, ok := c.Request.Context().Value(customMethodPath{}).(string); ok {
+		c.Request.URL.Path = orig
+	}
+}
+
+// customMethodPath keys the path a custom method was called with.
+type customMethodPath struct{}
+
 func rewriteCustomMethods(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/contacts:import" {
+			r = r.WithContext(context.WithValue(r.Context(), customMethodPath{}, r.URL.Path))
 			r.URL.Path = "/v1" + contactsImportRoute
 			r.URL.RawPath = ""
 		}
@@ -182,10 +196,13 @@ func (s *Server) requestContext(c *gin.Context) {
 	c.Header("X-Request-Id", id)
 	log := s.logger().With("request_id", id)
 	c.Set(ctxLogger, log)
+	restoreCustomMethod(c)
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"
+	} else if route == "/v1"+contactsImportRoute {
+		route = "/v1/contacts:import" // the route as clients call it
 	}
 	status := c.Writer.Status()
 	elapsed := time.Since(start)
@@ -246,7 +263,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		err error
 	)
 	if strings.Count(token, ".") == 2 && s.Sessions != nil {
-		p, err = s.Sessions.Verify(c.Request.Context(), token) // a person's session (JWT)
+		p, err = s.sessionPrincipal(c.Request.Context(), token) // a person's session (JWT)
 	} else {
 		p, err = s.Store.Authenticate(c.Request.Context(), token)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
@@ -131,11 +132,20 @@ func (s *Sessions) VerifyLogin(ctx context.Context, data map[string]string) (str
 
 type sessionClaims struct {
 	Org string `json:"org"`
+	// Person is the invitation (store.Person id) the session was issued
+	// for; empty for a principal known only by its role bindings.
+	Person string `json:"pid,omitempty"`
 	jwt.RegisteredClaims
 }
 
 // Issue signs a session for principal in org.
 func (s *Sessions) Issue(ctx context.Context, org, principal string) (string, time.Time, error) {
+	return s.IssueFor(ctx, org, principal, "")
+}
+
+// IssueFor signs a session for principal in org issued for the invitation
+// person ("" for none): revoking that invitation ends the session.
+func (s *Sessions) IssueFor(ctx context.Context, org, principal, person string) (string, time.Time, error) {
 	key, err := s.key(ctx)
 	if err != nil {
 		return "", time.Time{}, err
@@ -144,27 +154,51 @@ func (s *Sessions) Issue(ctx context.Context, org, principal string) (string, ti
 	exp := now.Add(s.ttl())
 	jti := make([]byte, 12)
 	_, _ = rand.Read(jti)
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, sessionClaims{Org: org, RegisteredClaims: jwt.RegisteredClaims{
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, sessionClaims{Org: org, Person: person, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: sessionIssuer, Subject: principal, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		ID: hex.EncodeToString(jti)}})
 	signed, err := tok.SignedString(key)
 	return signed, exp, err
 }
 
-// Verify returns the principal of a valid, unexpired session.
+// Verify returns the principal of a valid, unexpired session. It checks
+// the signature and expiry only: the gateway also asks the store whether
+// the session is still allowed (SessionAllowed) on every request.
 func (s *Sessions) Verify(ctx context.Context, token string) (herald.Principal, error) {
+	p, _, err := s.verify(ctx, token)
+	return p, err
+}
+
+// verify is Verify that also returns the session's invitation id.
+func (s *Sessions) verify(ctx context.Context, token string) (herald.Principal, string, error) {
 	key, err := s.key(ctx)
 	if err != nil {
-		return herald.Principal{}, err
+		return herald.Principal{}, "", err
 	}
 	var c sessionClaims
 	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(sessionIssuer), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(s.now))
 	if err != nil || c.Subject == "" || c.Org == "" {
-		return herald.Principal{}, herald.Errorf(herald.CodeUnauthenticated, "the session is invalid or expired; log in again")
+		return herald.Principal{}, "", herald.Errorf(herald.CodeUnauthenticated, "the session is invalid or expired; log in again")
 	}
-	return herald.Principal{ID: c.Subject, Org: c.Org}, nil
+	return herald.Principal{ID: c.Subject, Org: c.Org}, c.Person, nil
+}
+
+// sessionPrincipal authenticates a session token: signature and expiry,
+// then, in the database, that its organisation is not suspended and its
+// invitation (or, for a session without one, a role binding) still stands.
+// The database check is what makes a revocation hold on the next request
+// on every replica, with no cache to wait out.
+func (s *Server) sessionPrincipal(ctx context.Context, token string) (herald.Principal, error) {
+	p, person, err := s.Sessions.verify(ctx, token)
+	if err != nil {
+		return p, err
+	}
+	if err := s.Store.SessionAllowed(ctx, p.Org, p.ID, person); err != nil {
+		return herald.Principal{}, err
+	}
+	return p, nil
 }
 
 // telegramLogin answers POST /v1/auth/telegram?org=ORG with the widget's
@@ -207,12 +241,46 @@ func (s *Server) telegramLogin(c *gin.Context) {
 		return
 	}
 	p := herald.Principal{ID: who, Org: org}
+	if !utf8.ValidString(org) || strings.ContainsRune(org, 0) {
+		writeProblem(c, herald.Errorf(herald.CodeUnauthenticated, "the Telegram login data is invalid or stale"))
+		return
+	}
+	// A person invited through /v1/people gets a session tied to the
+	// invitation; a principal bound otherwise keeps working as before.
+	person := ""
+	if pr, err := s.Store.PersonByPrincipal(ctx, org, who); err == nil {
+		person = pr.ID
+	} else if !herald.IsNotFound(err) {
+		writeProblem(c, err)
+		return
+	}
+	if err := s.Store.SessionAllowed(ctx, org, who, person); err != nil {
+		if code := herald.ErrorCode(err); code != herald.CodeUnauthenticated && code != herald.CodeNotFound {
+			writeProblem(c, err) // the organisation is suspended, or the database failed
+			return
+		}
+		// Not invited and no binding: the same answer as for bad data, so
+		// memberships cannot be probed.
+		writeProblem(c, herald.Errorf(herald.CodeUnauthenticated, "the Telegram login data is invalid or stale"))
+		return
+	}
 	roles := s.principalRoles(p)
+	if len(roles) == 0 && s.Pipeline != nil {
+		if rc, ok := s.Pipeline.Authz.(interface {
+			ReloadIfChanged(context.Context) (bool, error)
+		}); ok {
+			// Invited a moment ago through another replica: catch up (one
+			// version read; a reload only if the bindings changed).
+			if changed, err := rc.ReloadIfChanged(ctx); err == nil && changed {
+				roles = s.principalRoles(p)
+			}
+		}
+	}
 	if len(roles) == 0 {
 		writeProblem(c, herald.Errorf(herald.CodeUnauthenticated, "the Telegram login data is invalid or stale"))
 		return
 	}
-	tok, exp, err := s.Sessions.Issue(ctx, org, who)
+	tok, exp, err := s.Sessions.IssueFor(ctx, org, who, person)
 	if err != nil {
 		writeProblem(c, err)
 		return

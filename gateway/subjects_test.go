@@ -256,13 +256,13 @@ func TestSubjectRequestsRefuseBadInput(t *testing.T) {
 			{"two subjects", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"contact": contact, "chat_id": "7171001"}}, 422, "validation_failed"},
 			{"bad telegram id", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"telegram_id": "12a"}}, 422, "validation_failed"},
 			{"unknown person", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"chat_id": "999999"}}, 404, "not_found"},
-			{"NUL in id", "POST", "/v1/subject-requests", aud, []byte(`{"kind":"access","subject":{"contact":"a\u0000b"}}`), 404, "not_found"},
-			{"invalid utf-8", "POST", "/v1/subject-requests", aud, []byte("{\"kind\":\"access\",\"subject\":{\"chat_id\":\"\xff\"}}"), 422, "validation_failed"},
+			{"NUL in id", "POST", "/v1/subject-requests", aud, []byte(`{"kind":"access","subject":{"contact":"a\u0000b"}}`), 422, "validation_failed"},
+			{"invalid utf-8", "POST", "/v1/subject-requests", aud, []byte("{\"kind\":\"access\",\"subject\":{\"chat_id\":\"\xff\"}}"), 400, "invalid_encoding"},
 			{"unknown field", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"name": "Ann"}}, 400, "invalid_json"},
 			{"bad status filter", "GET", "/v1/subject-requests?status=x", aud, nil, 422, "validation_failed"},
 			{"other org reads", "GET", "/v1/subject-requests/" + req.ID, otherAud, nil, 404, "not_found"},
 			{"other org exports", "GET", "/v1/subject-requests/" + req.ID + "/export", otherAud, nil, 404, "not_found"},
-			{"NUL in path", "GET", "/v1/subject-requests/a%00b", aud, nil, 404, "not_found"},
+			{"NUL in path", "GET", "/v1/subject-requests/a%00b", aud, nil, 400, "invalid_encoding"},
 			{"lift an access request", "POST", "/v1/subject-requests/" + req.ID + "/lift", e.keys[herald.RoleComplianceOfficer], nil, 409, "conflict"},
 		} {
 			r := e.do(c.method, c.path, c.token, c.body)

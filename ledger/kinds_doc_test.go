@@ -94,7 +94,7 @@ func codeKinds(t *testing.T, root string) map[string][]string {
 						}
 					}
 				case *ast.KeyValueExpr:
-					if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Kind" {
+					if k, ok := n.Key.(*ast.Ident); ok && (k.Name == "Kind" || k.Name == "LedgerKind") {
 						switch v := n.Value.(type) {
 						case *ast.BasicLit:
 							add(fset, v.Pos(), v)
@@ -103,6 +103,11 @@ func codeKinds(t *testing.T, root string) map[string][]string {
 								actionPrefix = true
 							}
 						}
+					}
+				case *ast.BinaryExpr:
+					// kind := "action." + string(tr.To) (store.transitionRecord)
+					if lit, ok := n.X.(*ast.BasicLit); ok && lit.Value == `"action."` {
+						actionPrefix = true
 					}
 				case *ast.CallExpr:
 					var name string

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/access"
@@ -63,10 +64,12 @@ func (q *queries) BindingsVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// principalKnown reports whether some unrevoked API key of org carries principal.
+// principalKnown reports whether some unrevoked API key of org carries
+// principal, or a live invitation of a person does.
 func (q *queries) principalKnown(ctx context.Context, org, principal string) (bool, error) {
 	var n int
-	err := q.q.queryRow(ctx, `SELECT count(*) FROM api_keys WHERE org_id = $1 AND principal = $2 AND revoked_at IS NULL`,
+	err := q.q.queryRow(ctx, `SELECT (SELECT count(*) FROM api_keys WHERE org_id = $1 AND principal = $2 AND revoked_at IS NULL)
+		+ (SELECT count(*) FROM people WHERE org_id = $1 AND principal = $2 AND revoked_at IS NULL)`,
 		org, principal).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look up principal: %w", err)
@@ -104,9 +107,30 @@ func (t *Tx) GrantRole(ctx context.Context, org, principal, role, scope, actor s
 	}
 	if !known {
 		return access.Binding{}, herald.Invalid(herald.FieldError{Field: "principal",
-			Message: "unknown principal " + quote(principal) + ": no API key of this organisation carries it"})
+			Message: "unknown principal " + quote(principal) + ": no API key or invited person of this organisation carries it"})
+	}
+	if err := t.scopeExists(ctx, org, scope); err != nil {
+		return access.Binding{}, err
 	}
 	return t.grant(ctx, org, principal, role, scope, actor)
+}
+
+// scopeExists checks that a scope names an item of org: "accounts/<id>"
+// must be one of org's accounts. Another organisation's account is answered
+// exactly as a missing one, so ids cannot be probed through bindings.
+func (t *Tx) scopeExists(ctx context.Context, org, scope string) error {
+	typ, id, ok := strings.Cut(scope, "/")
+	if !ok || typ != access.ResAccounts {
+		return nil
+	}
+	var n int
+	if err := t.q.queryRow(ctx, `SELECT count(*) FROM accounts WHERE org_id = $1 AND id = $2`, org, id).Scan(&n); err != nil {
+		return fmt.Errorf("check scope: %w", err)
+	}
+	if n == 0 {
+		return herald.Invalid(herald.FieldError{Field: "scope", Message: "names no account of this organisation"})
+	}
+	return nil
 }
 
 func (t *Tx) grant(ctx context.Context, org, principal, role, scope, actor string) (access.Binding, error) {

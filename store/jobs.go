@@ -35,7 +35,8 @@ func (t *Tx) Enqueue(ctx context.Context, a herald.Action, runAt time.Time) erro
 	return nil
 }
 
-// ClaimJobs leases up to limit due jobs to worker for lease. Jobs of accounts
+// ClaimJobs leases up to limit due jobs to worker for lease. Jobs of
+// suspended organisations are held (until they are resumed), jobs of accounts
 // that are paused, disabled or frozen (until their freeze ends) are held, and
 // so are jobs of accounts whose send lease another live worker holds. A
 // job whose lease expired (its worker died) can be claimed again; the
@@ -48,6 +49,7 @@ func (q *queries) ClaimJobs(ctx context.Context, worker string, lease time.Durat
 			SELECT j.id FROM jobs j JOIN accounts a ON a.id = j.account_id
 			WHERE j.run_at <= $3 AND (j.locked_until IS NULL OR j.locked_until < $3)
 			  AND (a.status = 'active' OR (a.status = 'frozen' AND a.frozen_until IS NOT NULL AND a.frozen_until <= $3))
+			  AND NOT EXISTS (SELECT 1 FROM orgs o WHERE o.id = j.org_id AND o.suspended_at IS NOT NULL)
 			  AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id AND l.owner <> $1 AND l.expires_at > $3)
 			ORDER BY j.run_at LIMIT $4 `+q.d.skipLocked+`)
 		RETURNING id, action_id, org_id, account_id, run_at, attempts, trace_parent`, worker, now.Add(lease), now, limit)

@@ -33,8 +33,8 @@ func (q *queries) CreateOrg(ctx context.Context, name, timezone string) (herald.
 // GetOrg returns an organisation.
 func (q *queries) GetOrg(ctx context.Context, id string) (herald.Org, error) {
 	var o herald.Org
-	err := q.q.queryRow(ctx, `SELECT id, name, timezone, created_at FROM orgs WHERE id = $1`, id).
-		Scan(&o.ID, &o.Name, &o.Timezone, &o.CreatedAt)
+	err := q.q.queryRow(ctx, `SELECT `+orgColumns+` FROM orgs WHERE id = $1`, id).
+		Scan(&o.ID, &o.Name, &o.Timezone, &o.CreatedAt, &o.SuspendedAt, &o.DeletedAt)
 	if err != nil {
 		return o, scanNotFound(err, "organisation")
 	}
@@ -136,6 +136,15 @@ func (q *queries) RevokeAPIKey(ctx context.Context, org, idOrPrefix string) (her
 	return k, nil
 }
 
+// GetAPIKey returns one of org's keys by id or prefix.
+func (q *queries) GetAPIKey(ctx context.Context, org, idOrPrefix string) (herald.APIKey, error) {
+	k, err := scanKey(q.q.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE org_id = $1 AND (id = $2 OR prefix = $2)`, org, idOrPrefix))
+	if err != nil {
+		return k, scanNotFound(err, "api key")
+	}
+	return k, nil
+}
+
 // lastUsedGranularity bounds how often authentication writes last_used_at:
 // a write per request would put a row update on every submit.
 const lastUsedGranularity = time.Minute
@@ -153,12 +162,14 @@ func (q *queries) Authenticate(ctx context.Context, token string) (herald.Princi
 		return herald.Principal{}, unauth
 	}
 	var (
-		k    herald.APIKey
-		hash string
+		k         herald.APIKey
+		hash      string
+		suspended *time.Time
 	)
-	err := q.q.queryRow(ctx, `SELECT id, org_id, principal, role, hash, expires_at, revoked_at, last_used_at
-		FROM api_keys WHERE prefix = $1`, prefix).
-		Scan(&k.ID, &k.Org, &k.Principal, &k.Role, &hash, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt)
+	err := q.q.queryRow(ctx, `SELECT k.id, k.org_id, k.principal, k.role, k.hash, k.expires_at, k.revoked_at, k.last_used_at,
+		COALESCE(o.deleted_at, o.suspended_at)
+		FROM api_keys k JOIN orgs o ON o.id = k.org_id WHERE k.prefix = $1`, prefix).
+		Scan(&k.ID, &k.Org, &k.Principal, &k.Role, &hash, &k.ExpiresAt, &k.RevokedAt, &k.LastUsedAt, &suspended)
 	if err != nil {
 		if err == errNoRows {
 			return herald.Principal{}, unauth
@@ -171,6 +182,9 @@ func (q *queries) Authenticate(ctx context.Context, token string) (herald.Princi
 	now := q.now()
 	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 		return herald.Principal{}, unauth
+	}
+	if suspended != nil {
+		return herald.Principal{}, errOrgSuspended
 	}
 	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > lastUsedGranularity {
 		if _, err := q.q.exec(ctx, `UPDATE api_keys SET last_used_at = $2 WHERE id = $1`, k.ID, now); err != nil {

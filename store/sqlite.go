@@ -154,7 +154,7 @@ func (d *sqliteDB) inTx(ctx context.Context, fn func(q querier) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(sqliteTx{tx: tx, db: d}); err != nil {
+	if err := fn(sqliteTx{tx: tx, db: d, borrowed: &borrowedStmts{m: map[string]*sql.Stmt{}}}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -213,16 +213,33 @@ func (c stmtConn) QueryContext(ctx context.Context, _ string, args ...any) (*sql
 type sqliteTx struct {
 	tx *sql.Tx
 	db *sqliteDB
+	// borrowed holds this transaction's handle of each cached statement:
+	// database/sql keeps every Tx.StmtContext handle until the transaction
+	// ends, so borrowing per call would grow a long transaction (a
+	// million-row import) by one handle per statement executed.
+	borrowed *borrowedStmts
 }
 
-// stmt borrows the cached statement for q on the transaction's connection;
-// the borrowed handle is closed when the transaction ends (closing it never
-// finalizes the connection's cached statement).
+type borrowedStmts struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// stmt borrows the cached statement for q on the transaction's connection,
+// once per transaction and SQL text; the borrowed handle is closed when the
+// transaction ends (closing it never finalizes the cached statement).
 func (t sqliteTx) stmt(ctx context.Context, q string) *sql.Stmt {
-	if st := t.db.stmts.get(ctx, t.db.db, q); st != nil {
-		return t.tx.StmtContext(ctx, st)
+	t.borrowed.mu.Lock()
+	defer t.borrowed.mu.Unlock()
+	if st, ok := t.borrowed.m[q]; ok {
+		return st
 	}
-	return nil
+	st := t.db.stmts.get(ctx, t.db.db, q)
+	if st != nil {
+		st = t.tx.StmtContext(ctx, st)
+	}
+	t.borrowed.m[q] = st // nil too: q is not cacheable
+	return st
 }
 
 func (t sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {

@@ -22,9 +22,14 @@ const UnlistedEvent = "unlisted"
 // handler then leaves it alone.
 var Events = map[string]string{
 	// HTTP API (gateway)
-	"request":                        "http.request",
-	"internal error":                 "http.internal_error",
-	"panic in handler":               "http.panic",
+	"request":          "http.request",
+	"internal error":   "http.internal_error",
+	"panic in handler": "http.panic",
+	"key created; access reload failed, the watcher applies it":    "access.reload_deferred",
+	"person revoked; access reload failed, the watcher applies it": "access.reload_deferred",
+	"person invited; access reload failed, the watcher applies it": "access.reload_deferred",
+	"org deleted; access reload failed, the watcher applies it":    "access.reload_deferred",
+	"org created; access reload failed, the watcher applies it":    "access.reload_deferred",
 	"pruned facade calls":            "worker.facade_calls_pruned",
 	"prune facade calls":             "worker.facade_calls_prune_failed",
 	"facade: record call":            "facade.record_call_failed",

@@ -146,3 +146,18 @@ func (c *config) logger() (*slog.Logger, error) {
 	// Every line carries a stable "event" (docs/operations.md, "Log events").
 	return slog.New(telemetry.EventHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))), nil
 }
+
+// cliLogger is the logger of one-shot commands (keys, orgs, secrets, …):
+// their result goes to standard output, so informational log lines
+// ("database ready") would only be noise; warnings and errors still show,
+// and --log-level debug shows everything.
+func (c *config) cliLogger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if level == slog.LevelInfo {
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}

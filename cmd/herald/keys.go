@@ -28,7 +28,7 @@ func withStore(cmd *cobra.Command, c *config, fn func(ctx context.Context, s *st
 	if err := resolve(cmd); err != nil {
 		return err
 	}
-	log, err := c.logger()
+	log, err := c.cliLogger()
 	if err != nil {
 		return err
 	}

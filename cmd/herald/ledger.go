@@ -70,7 +70,7 @@ Pass --key once per key that ever signed the log (key rotation keeps old checkpo
 				return errors.New("give either FILE or --online, not both")
 			case online:
 				err = withStore(cmd, &c, func(ctx context.Context, s *store.Store) error {
-					id, err := orgID(ctx, s, org)
+					id, err := ledgerOrgID(ctx, s, org)
 					if err != nil {
 						return err
 					}
@@ -127,7 +127,7 @@ and the signed checkpoint it leads to. Anyone checks it with the public key only
 				return fmt.Errorf("SEQ %q is not a sequence number", args[0])
 			}
 			return withStore(cmd, &c, func(ctx context.Context, s *store.Store) error {
-				id, err := orgID(ctx, s, org)
+				id, err := ledgerOrgID(ctx, s, org)
 				if err != nil {
 					return err
 				}
@@ -171,7 +171,7 @@ anchor, so it verifies on its own.`,
 				return fmt.Errorf("--to (%d, exclusive) must be above --from (%d)", to, from)
 			}
 			return withStore(cmd, &c, func(ctx context.Context, s *store.Store) error {
-				id, err := orgID(ctx, s, org)
+				id, err := ledgerOrgID(ctx, s, org)
 				if err != nil {
 					return err
 				}

@@ -57,7 +57,7 @@ Run "herald serve" to start it on an embedded database with a sandbox connector.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(), newPolicyCmd(), newVersionCmd(), newDevCmd(), newLedgerCmd(), newSecretsCmd(), newSLOCmd(), newDPIACmd(), newSubjectCmd(), newDrillCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newKeysCmd(), newPolicyCmd(), newVersionCmd(), newDevCmd(), newLedgerCmd(), newSecretsCmd(), newSLOCmd(), newDPIACmd(), newSubjectCmd(), newDrillCmd(), newOrgsCmd())
 	return root
 }
 
@@ -67,7 +67,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print Herald's version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "herald", version)
+			fmt.Fprintln(cmd.OutOrStdout(), "herald", versionString())
 		},
 	}
 }

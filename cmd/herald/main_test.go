@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,25 +104,33 @@ func start(t *testing.T, dataDir, dbURL string, extra ...string) *proc {
 
 func (p *proc) call(t *testing.T, method, path, token string, body any) map[string]any {
 	t.Helper()
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		b, _ = json.Marshal(body)
 	}
-	req, _ := http.NewRequest(method, "http://"+p.addr+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// A well-behaved client: Herald's rate limits (on by default) answer a
+	// burst with 429 and Retry-After, so the call waits and tries again.
+	for deadline := time.Now().Add(time.Minute); ; {
+		req, _ := http.NewRequest(method, "http://"+p.addr+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == http.StatusTooManyRequests && time.Now().Before(deadline) {
+			wait, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+			time.Sleep(time.Duration(max(wait, 1)) * time.Second)
+			continue
+		}
+		var out map[string]any
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
+		}
+		return out
 	}
-	defer res.Body.Close()
-	var out map[string]any
-	raw, _ := io.ReadAll(res.Body)
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, raw)
-	}
-	return out
 }
 
 var (

@@ -17,7 +17,7 @@ func newMigrateCmd() *cobra.Command {
 			if err := resolve(cmd); err != nil {
 				return err
 			}
-			log, err := c.logger()
+			log, err := c.cliLogger()
 			if err != nil {
 				return err
 			}

@@ -28,6 +28,18 @@ type secretsConfig struct {
 }
 
 func secretsFlags(fs *pflag.FlagSet, c *secretsConfig) {
+	secretsStoreFlags(fs, c)
+	fs.DurationVar(&c.RotateSigningKey, "rotate-signing-key", 90*24*time.Hour, "rotate the checkpoint signing key this often (0 = never); old checkpoints keep verifying")
+	fs.DurationVar(&c.RotatePepper, "rotate-pepper", 180*24*time.Hour, "rotate each organisation's pseudonymisation pepper this often (0 = never)")
+	fs.DurationVar(&c.KeyRefresh, "key-refresh", 30*time.Second, "how often to pick up a signing key rotated elsewhere")
+	fs.BoolVar(&c.Rotator, "rotator", true, "run scheduled rotations in this process (enable on exactly one replica)")
+}
+
+// secretsStoreFlags are the flags that say where secrets are (Vault or the
+// local file): all a one-shot command (secrets put|rotate, orgs delete)
+// needs. The schedules above are the server's, so those commands' --help
+// does not list them.
+func secretsStoreFlags(fs *pflag.FlagSet, c *secretsConfig) {
 	fs.StringVar(&c.VaultAddr, "vault-addr", "", "Vault address; empty keeps secrets in the encrypted file in --data-dir")
 	fs.StringVar(&c.VaultToken, "vault-token", "", "Vault token (prefer HERALD_VAULT_TOKEN or AppRole)")
 	fs.StringVar(&c.VaultRoleID, "vault-role-id", "", "AppRole role_id")
@@ -36,10 +48,6 @@ func secretsFlags(fs *pflag.FlagSet, c *secretsConfig) {
 	fs.StringVar(&c.VaultKVMount, "vault-kv-mount", vault.DefaultKVMount, "KV v2 mount for account secrets and the pepper")
 	fs.StringVar(&c.VaultTransitMount, "vault-transit-mount", vault.DefaultTransitMount, "Transit mount for the checkpoint signing key")
 	fs.StringVar(&c.VaultSigningKey, "vault-signing-key", "herald-checkpoints", "Transit Ed25519 key that signs ledger checkpoints (it never leaves Vault)")
-	fs.DurationVar(&c.RotateSigningKey, "rotate-signing-key", 90*24*time.Hour, "rotate the checkpoint signing key this often (0 = never); old checkpoints keep verifying")
-	fs.DurationVar(&c.RotatePepper, "rotate-pepper", 180*24*time.Hour, "rotate each organisation's pseudonymisation pepper this often (0 = never)")
-	fs.DurationVar(&c.KeyRefresh, "key-refresh", 30*time.Second, "how often to pick up a signing key rotated elsewhere")
-	fs.BoolVar(&c.Rotator, "rotator", true, "run scheduled rotations in this process (enable on exactly one replica)")
 }
 
 // ledgerSignerName names the checkpoint key in signed notes.

@@ -83,7 +83,7 @@ output or logs; prefer KEY=- so they stay out of shell history.`,
 		},
 	}
 	storeFlags(cmd.Flags(), &c)
-	secretsFlags(cmd.Flags(), &c.Secrets)
+	secretsStoreFlags(cmd.Flags(), &c.Secrets)
 	return cmd
 }
 
@@ -154,7 +154,7 @@ version; old refs stay resolvable. Each rotation is a secret.rotated ledger entr
 		},
 	}
 	storeFlags(cmd.Flags(), &c)
-	secretsFlags(cmd.Flags(), &c.Secrets)
+	secretsStoreFlags(cmd.Flags(), &c.Secrets)
 	cmd.Flags().StringVar(&org, "org", "", "organisation (pepper; default: the only one)")
 	return cmd
 }

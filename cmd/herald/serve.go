@@ -109,7 +109,15 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		return err
 	}
 	defer s.Close()
-	if err := bootstrap(ctx, s, out, c.Listen); err != nil {
+	// Listen before bootstrap: a port already in use must fail before the
+	// one-time key is printed (and before the database is set up around a
+	// key nobody will see working).
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (choose another address with --listen, e.g. --listen 127.0.0.1:8081)", c.Listen, err)
+	}
+	defer ln.Close()
+	if err := bootstrap(ctx, s, out, ln.Addr().String()); err != nil {
 		return err
 	}
 	bundle := policies.DefaultBundle()
@@ -201,10 +209,6 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Listen, err)
 	}
 	log.Info("herald listening", "addr", "http://"+ln.Addr().String(), "version", version, "worker", c.Worker)
 
@@ -310,7 +314,16 @@ func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte)
 			Refs: map[string]string{"key": k.ID}, Attrs: map[string]any{"role": k.Role, "principal": k.Principal}}); err != nil {
 			return err
 		}
-		if _, err := tx.EnsureRole(ctx, org.ID, k.Principal, k.Role, "system"); err != nil {
+		// The first-run key can do every step of the README's quick start
+		// (accounts, contacts import, submitting, the ledger): admin plus
+		// compliance_officer and operator; and it is the platform operator,
+		// who creates further organisations (POST /v1/orgs).
+		for _, role := range []string{k.Role, herald.RoleComplianceOfficer, herald.RoleOperator} {
+			if _, err := tx.EnsureRole(ctx, org.ID, k.Principal, role, "system"); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddPlatformOperator(ctx, org.ID, k.Principal, "system"); err != nil {
 			return err
 		}
 		acc, err = tx.CreateAccount(ctx, herald.Account{Org: org.ID, Name: "sandbox bot", Kind: herald.AccountBot, Connector: herald.ConnectorSandbox})
@@ -325,7 +338,8 @@ func bootstrap(ctx context.Context, s *store.Store, out interface{ Write([]byte)
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	fmt.Fprintf(out, `
-Herald is set up. This admin API key is shown once and never again; store it now:
+Herald is set up. This key (platform operator; admin, compliance_officer and operator of the
+default organisation) is shown once and never again; store it now:
 
   %s
 
