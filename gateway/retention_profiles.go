@@ -13,7 +13,7 @@ import (
 // retentionProfileRoutes registers the retention profiles: GET lists them
 // with their settings and the one in force (auditors, compliance officers,
 // admins); PUT applies one (compliance officers, admins), replacing the
-// whole retention configuration (docs/audit.md §7.2).
+// whole retention configuration (docs/audit.md §7.3).
 func (s *Server) retentionProfileRoutes(v1 *gin.RouterGroup) {
 	v1.GET("/retention/profiles", s.getRetentionProfiles)
 	v1.PUT("/retention/profile", s.putRetentionProfile)

@@ -246,7 +246,7 @@ func TestRetentionProfileNoContent(t *testing.T) {
 // TestRetentionProfileNoClientAddress proves the ip_90d profile's stronger
 // promise: Herald stores no client address at all. Authenticated requests
 // (reads, writes, a refused key, an import, a send) from 127.0.0.1 leave no
-// "127.0.0.1" in any database row, while the requests did reach Herald (the
+// "127.0.0.1" in any database row or request log line, while the requests did reach Herald (the
 // dump holds what they wrote); the DPIA states it.
 func TestRetentionProfileNoClientAddress(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
@@ -280,6 +280,9 @@ func TestRetentionProfileNoClientAddress(t *testing.T) {
 			if strings.Contains(d, addr) {
 				t.Fatalf("a client address (%s) is persisted", addr)
 			}
+		}
+		if logs := e.logs.String(); !strings.Contains(logs, "/v1/actions") || strings.Contains(logs, "127.0.0.1") {
+			t.Fatal("the request log is empty, or carries the client address")
 		}
 		_, rep := getDPIA(t, e, aud)
 		m := strings.Join(rep.Principles.Minimisation, "\n")

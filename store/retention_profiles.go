@@ -29,7 +29,7 @@ type RetentionProfile struct {
 	// Promise is the privacy-policy sentence the profile reproduces.
 	Promise string `json:"promise"`
 	// Keeps says precisely what Herald does under the profile; Limits what
-	// it cannot promise (docs/audit.md §7.2).
+	// it cannot promise (docs/audit.md §7.3).
 	Keeps         string          `json:"keeps"`
 	Limits        string          `json:"limits"`
 	Settings      RetentionConfig `json:"settings"`
@@ -48,7 +48,7 @@ var RetentionProfiles = []RetentionProfile{
 		Settings: RetentionConfig{LedgerEntriesDays: 365, DecisionInputsDays: 90, PayloadsDays: 90, ReceiptsDays: 365}},
 	{Name: "stats_12m", Promise: "Statistics are deleted within 12 months after the bot leaves a group.",
 		Keeps:    "ledger entries (the counts statistics are built from) are pruned 365 days after they were written, behind a signed checkpoint; receipts (message id, chat id) go after 365 days",
-		Limits:   "Herald does not learn when a bot leaves a group, so it counts 12 months from each entry, which is never later than 12 months after leaving; pruning needs a signed checkpoint older than the cut-off (the checkpoint job writes one at least daily)",
+		Limits:   "Herald does not learn when a bot leaves a group, so it counts 12 months from each entry, which is never later than 12 months after leaving; pruning needs a signed checkpoint older than the cut-off (Herald signs checkpoints every 10 s by default while entries arrive)",
 		Settings: RetentionConfig{LedgerEntriesDays: 365, DecisionInputsDays: 90, PayloadsDays: 30, ReceiptsDays: 365}},
 	{Name: "ip_90d", Promise: "IP addresses are anonymised after 90 days.",
 		Keeps:    "Herald stores no client IP address at all: not in sessions, keys, the ledger or any table; the rate limiter holds the peer address in memory only, and request logs do not carry it",

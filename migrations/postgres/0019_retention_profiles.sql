@@ -1,4 +1,4 @@
--- Retention profiles (store.RetentionProfiles, docs/audit.md §7.2): the
+-- Retention profiles (store.RetentionProfiles, docs/audit.md §7.3): the
 -- profile an organisation applied ('' once the configuration is set by
 -- hand) and the minimal-fields rule (contacts hold no username, language
 -- or timezone; enforced on import and update).
