@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/dpia"
@@ -370,6 +371,55 @@ func TestRetentionProfileMinimalFields(t *testing.T) {
 		id := importOne(t, e, otherCO, row("7171", map[string]any{"language": "de"}))
 		if g := e.do("GET", "/v1/contacts/"+id, otherCO, nil); g.str("language") != "de" {
 			t.Fatalf("other org: %s", g.raw)
+		}
+	})
+}
+
+// TestRetentionProfileFlagged90d proves "flagged content is deleted after
+// 90 days" with the clock: a denied (flagged) message's text and its stored
+// decision input survive a retention run 89 days later (the default
+// configuration would have purged the text at 30 days) and are gone from
+// the API and the database after the run at 91 days, which the ledger's
+// retention.ran entry counts.
+func TestRetentionProfileFlagged90d(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		ctx := context.Background()
+		co, op, aud := e.keys[herald.RoleComplianceOfficer], e.keys[herald.RoleOperator], e.keys[herald.RoleAuditor]
+		contact := importOne(t, e, co, map[string]any{"chat_id": "9393", "purpose": "support", "legal_basis": "contract", "source": "ticket"})
+		if r := e.do("PUT", "/v1/retention/profile", co, map[string]any{"profile": "flagged_90d"}); r.status != 200 {
+			t.Fatalf("PUT = %d %s", r.status, r.raw)
+		}
+		r := e.do("POST", "/v1/actions", op, e.sendReq(contact, "marketing", "Flagged Narwhal offer"))
+		if r.str("action", "status") != "denied" {
+			t.Fatalf("marketing without consent = %d %s", r.status, r.raw)
+		}
+		id := r.str("action", "id")
+		job := &store.RetentionJob{Store: e.s}
+
+		e.advance(89 * 24 * time.Hour)
+		c, err := job.RunOrg(ctx, e.org.ID)
+		if err != nil || c.Contents != 0 || c.DecisionInputs != 0 {
+			t.Fatalf("run at 89 days removed flagged data: %+v %v", c, err)
+		}
+		if g := e.do("GET", "/v1/actions/"+id, op, nil); !strings.Contains(string(g.raw), "Narwhal") {
+			t.Fatalf("the flagged text is gone before 90 days: %s", g.raw)
+		}
+
+		e.advance(2 * 24 * time.Hour)
+		c, err = job.RunOrg(ctx, e.org.ID)
+		if err != nil || c.Contents < 1 || c.DecisionInputs < 1 {
+			t.Fatalf("run at 91 days: %+v %v", c, err)
+		}
+		if g := e.do("GET", "/v1/actions/"+id, op, nil); g.str("action", "status") != "denied" || strings.Contains(string(g.raw), "Narwhal") {
+			t.Fatalf("the flagged text is still served after 90 days: %s", g.raw)
+		}
+		if d := storetest.Dump(t, e.s); strings.Contains(d, "Narwhal") || strings.Contains(d, "4e61727768616c") {
+			t.Fatal("the flagged text is still in the database after 90 days")
+		}
+		l := e.do("GET", "/v1/ledger/entries?kind=retention.ran", aud, nil)
+		if !strings.Contains(string(l.raw), `"payloads_days":90`) || !strings.Contains(string(l.raw), `"decision_inputs":1`) {
+			t.Fatalf("retention.ran does not show the 90-day run: %s", l.raw)
 		}
 	})
 }
