@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -420,6 +421,60 @@ func TestRetentionProfileFlagged90d(t *testing.T) {
 		l := e.do("GET", "/v1/ledger/entries?kind=retention.ran", aud, nil)
 		if !strings.Contains(string(l.raw), `"payloads_days":90`) || !strings.Contains(string(l.raw), `"decision_inputs":1`) {
 			t.Fatalf("retention.ran does not show the 90-day run: %s", l.raw)
+		}
+	})
+}
+
+// TestRetentionProfileStats12m proves "statistics deleted within 12 months"
+// from the ledger: under stats_12m, entries behind a signed checkpoint
+// survive the run 364 days later and are pruned by the run at 366 days
+// (retention.ran records pruned_before; the first entries are gone from the
+// API), while the log still verifies from its anchor.
+func TestRetentionProfileStats12m(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		ctx := context.Background()
+		co, aud := e.keys[herald.RoleComplianceOfficer], e.keys[herald.RoleAuditor]
+		importOne(t, e, co, map[string]any{"chat_id": "9494", "purpose": "support", "legal_basis": "contract", "source": "ticket"})
+		if r := e.do("PUT", "/v1/retention/profile", co, map[string]any{"profile": "stats_12m"}); r.status != 200 {
+			t.Fatalf("PUT = %d %s", r.status, r.raw)
+		}
+		skey, vkey, _ := ledger.GenerateKey("stats-test")
+		signer, _ := ledger.NewSigner(skey)
+		logs := store.NewLedgerLogs(e.s, "", signer)
+		if _, _, err := logs.Checkpoint(ctx, e.org.ID); err != nil {
+			t.Fatal(err)
+		}
+		job := &store.RetentionJob{Store: e.s, Logs: logs}
+		e.advance(364 * 24 * time.Hour)
+		if c, err := job.RunOrg(ctx, e.org.ID); err != nil || c.PrunedBefore != 0 {
+			t.Fatalf("run at 364 days pruned: %+v %v", c, err)
+		}
+		if l := e.do("GET", "/v1/ledger/entries?kind=contact.imported", aud, nil); !strings.Contains(string(l.raw), "contact.imported") {
+			t.Fatalf("the import entry is gone before 12 months: %s", l.raw)
+		}
+		e.advance(2 * 24 * time.Hour)
+		c, err := job.RunOrg(ctx, e.org.ID)
+		if err != nil || c.PrunedBefore == 0 {
+			t.Fatalf("run at 366 days: %+v %v", c, err)
+		}
+		if l := e.do("GET", "/v1/ledger/entries?kind=contact.imported", aud, nil); l.status != 200 || strings.Contains(string(l.raw), "contact.imported") {
+			t.Fatalf("the import entry survives 12 months: %d %s", l.status, l.raw)
+		}
+		if l := e.do("GET", "/v1/ledger/entries?kind=retention.ran", aud, nil); !strings.Contains(string(l.raw), fmt.Sprintf(`"pruned_before":%d`, c.PrunedBefore)) ||
+			!strings.Contains(string(l.raw), `"ledger_entries_days":365`) {
+			t.Fatalf("retention.ran does not show the pruning: %s", l.raw)
+		}
+		if _, _, err := logs.Checkpoint(ctx, e.org.ID); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if _, err := logs.ExportLedger(ctx, e.org.ID, store.LedgerExportOptions{}, &out); err != nil {
+			t.Fatal(err)
+		}
+		vs, _ := ledger.NewVerifiers(vkey)
+		if rep, err := ledger.Verify(ctx, bytes.NewReader(out.Bytes()), vs); err != nil || !rep.OK {
+			t.Fatalf("the pruned log does not verify: %v\n%s", err, rep)
 		}
 	})
 }
