@@ -70,6 +70,10 @@ type RetentionPolicy struct {
 	// DropContentAfterDelivery: content is deleted at the retention run
 	// after delivery ("no message content stored").
 	DropContentAfterDelivery bool
+	// Profile is the retention profile in force ("" when set by hand).
+	Profile string
+	// MinimalFields: contacts hold no username, language or timezone.
+	MinimalFields bool
 }
 
 // RetentionSource supplies an organisation's live retention configuration.
@@ -90,9 +94,10 @@ type ConfiguredRetention struct{ Store RetentionReader }
 // Retention implements RetentionSource.
 func (c ConfiguredRetention) Retention(ctx context.Context, org string) (RetentionPolicy, error) {
 	cfg := store.DefaultRetention()
+	var set store.RetentionSetting
 	if c.Store != nil {
-		set, err := c.Store.Retention(ctx, org)
-		if err != nil {
+		var err error
+		if set, err = c.Store.Retention(ctx, org); err != nil {
 			return RetentionPolicy{}, err
 		}
 		cfg = set.RetentionConfig
@@ -100,7 +105,7 @@ func (c ConfiguredRetention) Retention(ctx context.Context, org string) (Retenti
 	day := 24 * time.Hour
 	return RetentionPolicy{Payloads: time.Duration(cfg.PayloadsDays) * day, Entries: time.Duration(cfg.LedgerEntriesDays) * day,
 		Decisions: time.Duration(cfg.DecisionInputsDays) * day, Receipts: time.Duration(cfg.ReceiptsDays) * day,
-		DropContentAfterDelivery: cfg.DropContentAfterDelivery}, nil
+		DropContentAfterDelivery: cfg.DropContentAfterDelivery, Profile: set.Profile, MinimalFields: set.MinimalFields}, nil
 }
 
 // Deployment is what the composition root knows about the running system.
@@ -460,8 +465,17 @@ func (g *Generator) principles(ev *evidence) Principles {
 			"the policy input carries consent facts and counts, never message text or contact fields",
 			"ledger refs to people are keyed hashes (HMAC under the organisation's pepper)",
 			"message content is not logged and is scrubbed on erasure",
+			"no client IP address is stored: not in sessions, keys, the ledger or any table; the rate limiter keeps it in memory only and logs do not carry it",
 		},
 		Rights: rights,
+	}
+	if ev.retention.MinimalFields {
+		p.Minimisation[0] = "minimal fields only (retention profile minimal_fields): username, language and timezone are refused on import and update and were cleared when the profile was applied; contacts hold a chat id and consent"
+	}
+	if ev.retention.Profile != "" {
+		if prof, ok := store.RetentionProfileByName(ev.retention.Profile); ok {
+			p.Minimisation = append(p.Minimisation, fmt.Sprintf("retention profile %s in force (%q): %s; limits: %s", prof.Name, prof.Promise, prof.Keeps, prof.Limits))
+		}
 	}
 	if !g.Deployment.Pseudonymised {
 		p.Minimisation[2] = "ledger refs to people are contact ids: no pseudonymisation pepper is configured"

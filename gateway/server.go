@@ -150,6 +150,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.GET("/policies/params", s.getPolicyParams)
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)
+	s.retentionProfileRoutes(v1)
 	return r
 }
 

@@ -76,6 +76,9 @@ type ImportResult struct {
 // is re-opted-in only by their own action.
 func (t *Tx) ImportContacts(ctx context.Context, org string, rows []herald.ContactImportRow) (ImportResult, error) {
 	res := ImportResult{Rows: len(rows), Contacts: make([]string, 0, len(rows))}
+	if err := t.checkMinimalRows(ctx, org, rows); err != nil { // retention profile minimal_fields (w14b)
+		return res, err
+	}
 	now := t.now()
 	seen := map[string]string{}
 	for i, r := range rows {
@@ -144,6 +147,9 @@ type ContactPatch struct {
 func (q *queries) UpdateContact(ctx context.Context, org, id string, p ContactPatch) (herald.Contact, error) {
 	c, err := q.GetContact(ctx, org, id)
 	if err != nil {
+		return c, err
+	}
+	if err := q.checkMinimalPatch(ctx, org, p); err != nil { // retention profile minimal_fields (w14b)
 		return c, err
 	}
 	if p.Timezone != nil {

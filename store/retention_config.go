@@ -89,6 +89,12 @@ type RetentionSetting struct {
 	RetentionConfig
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	UpdatedBy string     `json:"updated_by,omitempty"`
+	// Profile is the retention profile last applied (RetentionProfiles);
+	// empty when the configuration was set field by field.
+	Profile string `json:"profile,omitempty"`
+	// MinimalFields: contacts hold no username, language or timezone
+	// (refused on import and update; see retention_profiles.go).
+	MinimalFields bool `json:"minimal_fields"`
 }
 
 // Retention returns org's retention configuration (the defaults when it
@@ -97,8 +103,9 @@ func (q *queries) Retention(ctx context.Context, org string) (RetentionSetting, 
 	var s RetentionSetting
 	var at time.Time
 	err := q.q.queryRow(ctx, `SELECT ledger_entries_days, decision_inputs_days, payloads_days, receipts_days,
-		drop_content_after_delivery, updated_at, updated_by FROM org_retention WHERE org_id = $1`, org).Scan(
-		&s.LedgerEntriesDays, &s.DecisionInputsDays, &s.PayloadsDays, &s.ReceiptsDays, &s.DropContentAfterDelivery, &at, &s.UpdatedBy)
+		drop_content_after_delivery, updated_at, updated_by, profile, minimal_fields FROM org_retention WHERE org_id = $1`, org).Scan(
+		&s.LedgerEntriesDays, &s.DecisionInputsDays, &s.PayloadsDays, &s.ReceiptsDays, &s.DropContentAfterDelivery, &at, &s.UpdatedBy,
+		&s.Profile, &s.MinimalFields)
 	if errors.Is(err, errNoRows) {
 		return RetentionSetting{RetentionConfig: DefaultRetention()}, nil
 	}
@@ -127,7 +134,7 @@ func (t *Tx) SetRetention(ctx context.Context, org string, c RetentionConfig, ac
 		ON CONFLICT (org_id) DO UPDATE SET ledger_entries_days = excluded.ledger_entries_days,
 		decision_inputs_days = excluded.decision_inputs_days, payloads_days = excluded.payloads_days,
 		receipts_days = excluded.receipts_days, drop_content_after_delivery = excluded.drop_content_after_delivery,
-		updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+		updated_at = excluded.updated_at, updated_by = excluded.updated_by, profile = ''`,
 		org, c.LedgerEntriesDays, c.DecisionInputsDays, c.PayloadsDays, c.ReceiptsDays, c.DropContentAfterDelivery, now, actor); err != nil {
 		return RetentionSetting{}, fmt.Errorf("store retention of org %s: %w", org, err)
 	}
@@ -138,5 +145,5 @@ func (t *Tx) SetRetention(ctx context.Context, org string, c RetentionConfig, ac
 	if _, err := t.AppendLedger(ctx, org, LedgerRecord{Kind: KindRetentionChanged, Actor: actor, Attrs: attrs}); err != nil {
 		return RetentionSetting{}, err
 	}
-	return RetentionSetting{RetentionConfig: c, UpdatedAt: &now, UpdatedBy: actor}, nil
+	return t.Retention(ctx, org)
 }
