@@ -257,6 +257,13 @@ func (q *queries) LedgerEntries(ctx context.Context, org string, f LedgerFilter)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
+	return scanLedgerEntries(rs, "read ledger")
+}
+
+// scanLedgerEntries reads rows of (org_id, seq, time, kind, actor, refs,
+// attrs, payload_hash, prev_hash, hash) and closes them; what names the
+// caller in errors.
+func scanLedgerEntries(rs rows, what string) ([]ledger.Entry, error) {
 	defer rs.Close()
 	out := []ledger.Entry{}
 	for rs.Next() {
@@ -266,7 +273,7 @@ func (q *queries) LedgerEntries(ctx context.Context, org string, f LedgerFilter)
 			refs, attrs *string
 		)
 		if err := rs.Scan(&e.Org, &seq, &e.Time, &e.Kind, &e.Actor, &refs, &attrs, &e.PayloadHash, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("read ledger: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		e.Seq = uint64(seq)
 		if err := decodeRefsAttrs(&e, refs, attrs); err != nil {

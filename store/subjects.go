@@ -400,22 +400,5 @@ func (q *queries) SubjectLedgerEntries(ctx context.Context, org, contactID strin
 	if err != nil {
 		return nil, fmt.Errorf("subject ledger entries: %w", err)
 	}
-	defer rs.Close()
-	out := []ledger.Entry{}
-	for rs.Next() {
-		var (
-			e           ledger.Entry
-			seq         int64
-			refs, attrs *string
-		)
-		if err := rs.Scan(&e.Org, &seq, &e.Time, &e.Kind, &e.Actor, &refs, &attrs, &e.PayloadHash, &e.PrevHash, &e.Hash); err != nil {
-			return nil, fmt.Errorf("subject ledger entries: %w", err)
-		}
-		e.Seq = uint64(seq)
-		if err := decodeRefsAttrs(&e, refs, attrs); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rs.Err()
+	return scanLedgerEntries(rs, "subject ledger entries")
 }
