@@ -117,3 +117,28 @@ func TestAccountHealthLabelsAreBounded(t *testing.T) {
 		t.Errorf("herald_delivery_attempts_total{botapi,none} = %v, want 3", got)
 	}
 }
+
+// BenchmarkObserveDecision is the submit path's per-decision metrics cost:
+// the outcome counter plus one by-rule series per reason (a deny naming two
+// rules here), through the bounded rule label.
+func BenchmarkObserveDecision(b *testing.B) {
+	m := telemetry.New(nil)
+	d := policies.Decision{Outcome: "deny", Reasons: []policies.Reason{{Rule: "consent.missing"}, {Rule: "risk.high"}}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.ObserveDecision("submit", d)
+		}
+	})
+}
+
+// BenchmarkObserveDelivery is the worker's per-attempt metrics cost.
+func BenchmarkObserveDelivery(b *testing.B) {
+	m := telemetry.New(nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.ObserveDelivery("0190f3a2-7c1d-7e55-9a51-3c8f0e6b1a24", "botapi", "none", nil)
+		}
+	})
+}
