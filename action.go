@@ -137,4 +137,7 @@ type ActionEvent struct {
 	At     time.Time `json:"at"`
 	Actor  string    `json:"actor"`
 	Detail string    `json:"detail,omitempty"`
+	// TraceID is the OpenTelemetry trace of the request or delivery attempt
+	// that made the move; empty when tracing was off.
+	TraceID string `json:"trace_id,omitempty"`
 }

@@ -401,10 +401,7 @@ func (w *Worker) process(ctx context.Context, j store.Job) error {
 		cancel()
 	}
 	class := connectors.Classify(sendErr)
-	if w.metrics != nil {
-		w.metrics.Deliveries.WithLabelValues(p.account.Connector, class.String()).Inc()
-		w.metrics.ObserveSendError(p.account.Connector, sendErr)
-	}
+	w.metrics.ObserveDelivery(p.account.ID, p.account.Connector, class.String(), sendErr)
 	// The outcome is recorded even when shutdown has begun: a send that
 	// happened must never be left looking unsent. If the database stays
 	// down past shutdown or the lease, the action stays sending and the
@@ -485,9 +482,7 @@ func (w *Worker) prepare(ctx context.Context, j store.Job) (prepared, error) {
 			}
 			w.log.Error("policy evaluation failed; denying fail-closed", "action", a.ID, "err", derr)
 		}
-		if w.metrics != nil {
-			w.metrics.Decisions.WithLabelValues(policyinput.StageSend, d.Outcome).Inc()
-		}
+		w.metrics.ObserveDecision(policyinput.StageSend, d)
 		if err := tx.RecordDecision(ctx, a.Org, a.ID, policyinput.StageSend, in, d); err != nil {
 			return err
 		}

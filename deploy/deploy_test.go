@@ -164,6 +164,9 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
 	v := reflect.ValueOf(m).Elem()
 	for i := range v.NumField() {
+		if !v.Type().Field(i).IsExported() {
+			continue // internal state (label bounds), not a collector
+		}
 		c, ok := v.Field(i).Interface().(prometheus.Collector)
 		if !ok || v.Field(i).IsNil() {
 			continue

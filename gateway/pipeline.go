@@ -293,9 +293,7 @@ func (pl *Pipeline) decide(ctx context.Context, in policies.Input) (policies.Dec
 				Severity: "deny", Message: "the policy could not be evaluated; denied fail-closed"}}}
 		}
 	}
-	if pl.Metrics != nil {
-		pl.Metrics.Decisions.WithLabelValues(in.Stage, d.Outcome).Inc()
-	}
+	pl.Metrics.ObserveDecision(in.Stage, d)
 	return d, nil
 }
 

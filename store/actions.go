@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/ledger"
+	"github.com/heraldhq/herald/telemetry"
 )
 
 const actionColumns = `id, org_id, account_id, kind, purpose, target, contact_id, content, status, send_at, schedule_at,
@@ -100,14 +101,14 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 		}
 		return fmt.Errorf("insert action: %w", err)
 	}
-	rows := []string{"($1, $2, '', 'received', $3, $4, '')"}
-	args := []any{a.ID, a.Org, now, a.SubmittedBy}
+	rows := []string{"($1, $2, '', 'received', $3, $4, '', $5)"}
+	args := []any{a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))}
 	for i, tr := range then {
 		args = append(args, string(froms[i]), string(tr.To), tr.Actor, tr.Detail)
 		n := len(args)
-		rows = append(rows, fmt.Sprintf("($1, $2, $%d, $%d, $3, $%d, $%d)", n-3, n-2, n-1, n))
+		rows = append(rows, fmt.Sprintf("($1, $2, $%d, $%d, $3, $%d, $%d, $5)", n-3, n-2, n-1, n))
 	}
-	if _, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail) VALUES `+
+	if _, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES `+
 		strings.Join(rows, ", "), args...); err != nil {
 		return fmt.Errorf("record transitions of action %s: %w", a.ID, err)
 	}
@@ -185,8 +186,9 @@ func actionRefs(a herald.Action) map[string]string {
 }
 
 func (t *Tx) event(ctx context.Context, a *herald.Action, from, to herald.Status, actor, detail string) error {
-	_, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, a.ID, a.Org, string(from), string(to), t.now(), actor, detail)
+	_, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.ID, a.Org, string(from), string(to), t.now(), actor, detail,
+		nullable(telemetry.TraceID(ctx)))
 	if err != nil {
 		return fmt.Errorf("record transition of action %s: %w", a.ID, err)
 	}
@@ -283,7 +285,7 @@ func (q *queries) ListActions(ctx context.Context, org string, f ActionFilter) (
 
 // ActionEvents returns the transitions of one of org's actions, oldest first.
 func (q *queries) ActionEvents(ctx context.Context, org, id string) ([]herald.ActionEvent, error) {
-	rs, err := q.q.query(ctx, `SELECT from_status, to_status, at, actor, detail FROM action_events
+	rs, err := q.q.query(ctx, `SELECT from_status, to_status, at, actor, detail, COALESCE(trace_id, '') FROM action_events
 		WHERE org_id = $1 AND action_id = $2 ORDER BY id`, org, id)
 	if err != nil {
 		return nil, fmt.Errorf("action events: %w", err)
@@ -292,7 +294,7 @@ func (q *queries) ActionEvents(ctx context.Context, org, id string) ([]herald.Ac
 	out := []herald.ActionEvent{}
 	for rs.Next() {
 		var e herald.ActionEvent
-		if err := rs.Scan(&e.From, &e.To, &e.At, &e.Actor, &e.Detail); err != nil {
+		if err := rs.Scan(&e.From, &e.To, &e.At, &e.Actor, &e.Detail, &e.TraceID); err != nil {
 			return nil, fmt.Errorf("action events: %w", err)
 		}
 		out = append(out, e)

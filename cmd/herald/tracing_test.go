@@ -202,6 +202,7 @@ func TestTracedSubmitToDeliverAcrossTwoProcesses(t *testing.T) {
 			return a["status"] == "delivered", fmt.Sprint(a["status"])
 		})
 		entries := gw.call(t, "GET", "/v1/ledger/entries?action="+id, key, nil)
+		got := gw.call(t, "GET", "/v1/actions/"+id, key, nil)
 
 		// Graceful stops flush the last spans.
 		for _, p := range []*proc{wk, gw} {
@@ -280,6 +281,22 @@ func TestTracedSubmitToDeliverAcrossTwoProcesses(t *testing.T) {
 		}
 		if named < 3 { // decided, scheduled, sending, delivered
 			t.Errorf("%d ledger entries of the action carry trace %s: %v", named, traceID, entries)
+		}
+
+		// Every event of the action, the gateway's (received, decided,
+		// scheduled) and the worker's (sending, delivered), names the same
+		// trace as the exported spans.
+		events, _ := got["events"].([]any)
+		var moves []string
+		for _, e := range events {
+			ev, _ := e.(map[string]any)
+			moves = append(moves, fmt.Sprint(ev["to"]))
+			if ev["trace_id"] != traceID {
+				t.Errorf("event %v carries trace %v, want %s", ev["to"], ev["trace_id"], traceID)
+			}
+		}
+		if !isSubsequence([]string{"received", "decided", "scheduled", "sending", "delivered"}, moves) {
+			t.Errorf("action events %v, want received … delivered", moves)
 		}
 
 		// No PII anywhere in what was exported.
