@@ -23,6 +23,10 @@ type category struct {
 	pseudonymous bool
 }
 
+// minimalFieldsDropped are the contact fields the minimal_fields retention
+// profile refuses and clears: the data map leaves them out under it.
+var minimalFieldsDropped = map[string]bool{"username": true, "timezone": true, "language": true}
+
 // Retention keys.
 const (
 	retContacts    = "contacts"
@@ -48,7 +52,7 @@ const basisCounted = "counted"
 
 var categories = []category{
 	{id: "contacts", name: "Contact identifiers", storage: []string{"contacts"},
-		fields:   []Field{{Name: "chat_id"}, {Name: "timezone", Optional: true}, {Name: "language", Optional: true}, {Name: "last_inbound_at", Optional: true}},
+		fields:   []Field{{Name: "chat_id"}, {Name: "username", Optional: true}, {Name: "timezone", Optional: true}, {Name: "language", Optional: true}, {Name: "last_inbound_at", Optional: true}},
 		purpose:  "Address the messages the organisation is entitled to send, in the person's own time zone (quiet hours).",
 		resource: "contacts", bases: []string{basisCounted}, flows: []string{flowTelegram},
 		retention: retContacts, subjects: "contacts"},

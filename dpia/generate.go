@@ -386,6 +386,9 @@ func (g *Generator) contextSection(ev *evidence) Context {
 			cat.FlowsTo = []string{}
 		}
 		for _, f := range d.fields {
+			if d.id == "contacts" && ev.retention.MinimalFields && minimalFieldsDropped[f.Name] {
+				continue // not stored under the minimal_fields profile
+			}
 			if f.Optional && d.id == "contacts" {
 				var n int
 				switch f.Name {
@@ -393,6 +396,8 @@ func (g *Generator) contextSection(ev *evidence) Context {
 					n = ev.contacts.WithTimezone
 				case "language":
 					n = ev.contacts.WithLanguage
+				case "username":
+					n = ev.contacts.WithUsername
 				default:
 					cat.Fields = append(cat.Fields, f)
 					continue

@@ -22,10 +22,14 @@ const SubjectExportSchema = "herald.subject-export/v1"
 // their representative) can check offline, with the organisation's public
 // key only, that these entries are in the signed log (herald subject verify).
 type SubjectExport struct {
-	Schema      string                `json:"schema"`
-	Request     store.SubjectRequest  `json:"request"`
-	GeneratedAt time.Time             `json:"generated_at"`
-	Contact     herald.Contact        `json:"contact"`
+	Schema      string               `json:"schema"`
+	Request     store.SubjectRequest `json:"request"`
+	GeneratedAt time.Time            `json:"generated_at"`
+	// NothingHeld: the request names a person the organisation holds no
+	// contact for; Contact is null and Actions empty, and Ledger proves
+	// only the request's own entries.
+	NothingHeld bool                  `json:"nothing_held"`
+	Contact     *herald.Contact       `json:"contact"`
 	Actions     []store.SubjectAction `json:"actions"`
 	// Ledger holds one inclusion bundle per entry about the person (the
 	// entry itself inside), all against the same signed checkpoint.
@@ -38,7 +42,7 @@ type SubjectExport struct {
 type SubjectSource interface {
 	GetContact(ctx context.Context, org, id string) (herald.Contact, error)
 	SubjectActions(ctx context.Context, org, contactID string) ([]store.SubjectAction, error)
-	SubjectLedgerEntries(ctx context.Context, org, contactID string, actionIDs []string) ([]ledger.Entry, error)
+	SubjectLedgerEntries(ctx context.Context, org, contactID string, actionIDs, requestIDs []string) ([]ledger.Entry, error)
 	Now() time.Time
 }
 
@@ -53,27 +57,40 @@ type Prover interface {
 // a signed checkpoint covering every entry so far, so every entry about
 // the person is provable at once.
 func BuildSubjectExport(ctx context.Context, src SubjectSource, p Prover, keys []string, r store.SubjectRequest) (*SubjectExport, error) {
-	c, err := src.GetContact(ctx, r.Org, r.Contact)
-	if err != nil {
-		return nil, err
-	}
-	acts, err := src.SubjectActions(ctx, r.Org, r.Contact)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(acts))
-	for i, a := range acts {
-		ids[i] = a.ID
-	}
-	entries, err := src.SubjectLedgerEntries(ctx, r.Org, r.Contact, ids)
-	if err != nil {
-		return nil, err
+	var (
+		contact *herald.Contact
+		acts    = []store.SubjectAction{}
+		entries []ledger.Entry
+		err     error
+	)
+	if r.Contact == "" {
+		// A person Herald holds nothing about: the answer says so, and
+		// proves the request's own entries (received, completed).
+		if entries, err = src.SubjectLedgerEntries(ctx, r.Org, "", nil, []string{r.ID}); err != nil {
+			return nil, err
+		}
+	} else {
+		c, err := src.GetContact(ctx, r.Org, r.Contact)
+		if err != nil {
+			return nil, err
+		}
+		contact = &c
+		if acts, err = src.SubjectActions(ctx, r.Org, r.Contact); err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(acts))
+		for i, a := range acts {
+			ids[i] = a.ID
+		}
+		if entries, err = src.SubjectLedgerEntries(ctx, r.Org, r.Contact, ids, nil); err != nil {
+			return nil, err
+		}
 	}
 	cp, _, err := p.Checkpoint(ctx, r.Org)
 	if err != nil {
 		return nil, fmt.Errorf("dpia: sign a checkpoint for the subject export: %w", err)
 	}
-	x := &SubjectExport{Schema: SubjectExportSchema, Request: r, GeneratedAt: src.Now().UTC(), Contact: c, Actions: acts,
+	x := &SubjectExport{Schema: SubjectExportSchema, Request: r, GeneratedAt: src.Now().UTC(), NothingHeld: contact == nil, Contact: contact, Actions: acts,
 		Ledger: []ledger.InclusionBundle{}, VerifierKeys: keys}
 	for _, e := range entries {
 		if e.Seq >= cp.Size {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -361,6 +362,24 @@ func TestRetentionProfileMinimalFields(t *testing.T) {
 		_, rep := getDPIA(t, e, aud)
 		if m := rep.Principles.Minimisation; len(m) == 0 || !strings.HasPrefix(m[0], "minimal fields only") {
 			t.Fatalf("DPIA minimisation: %q", m)
+		}
+		// The data map's contact fields follow the profile: chat id and last
+		// inbound time only, no username, language or timezone.
+		contactFields := func(rep dpia.Report) []string {
+			for _, c := range rep.Context.Categories {
+				if c.ID == "contacts" {
+					var names []string
+					for _, f := range c.Fields {
+						names = append(names, f.Name)
+					}
+					return names
+				}
+			}
+			t.Fatal("the data map has no contacts category")
+			return nil
+		}
+		if got := contactFields(rep); !slices.Equal(got, []string{"chat_id", "last_inbound_at"}) {
+			t.Fatalf("contact fields under minimal_fields = %q", got)
 		}
 
 		// Another organisation without the profile keeps the fields.

@@ -92,8 +92,12 @@ type subjectRef struct {
 }
 
 // resolveSubject finds the contact a request names: by contact id, chat id,
-// or Telegram user id (a person's private chat id is their user id).
-func (s *Server) resolveSubject(ctx context.Context, org string, ref subjectRef) (string, error) {
+// or Telegram user id (a person's private chat id is their user id). A
+// chat id or Telegram id no contact has names a person Herald holds
+// nothing about: it answers contact "" and the id (unknown), so the request
+// is still recorded and answered. A contact id that does not exist names
+// no record and stays not found.
+func (s *Server) resolveSubject(ctx context.Context, org string, ref subjectRef) (contact, unknown string, err error) {
 	n := 0
 	for _, v := range []string{ref.Contact, ref.ChatID, ref.TelegramID} {
 		if v != "" {
@@ -101,28 +105,32 @@ func (s *Server) resolveSubject(ctx context.Context, org string, ref subjectRef)
 		}
 	}
 	if n != 1 {
-		return "", herald.Invalid(herald.FieldError{Field: "subject", Message: "name the person by exactly one of contact, chat_id or telegram_id"})
+		return "", "", herald.Invalid(herald.FieldError{Field: "subject", Message: "name the person by exactly one of contact, chat_id or telegram_id"})
 	}
+	var chat string
 	switch {
 	case ref.Contact != "":
 		if !plausibleID(ref.Contact) {
-			return "", herald.NotFound("contact")
+			return "", "", herald.NotFound("contact")
 		}
 		c, err := s.Store.GetContact(ctx, org, ref.Contact)
-		return c.ID, err
+		return c.ID, "", err
 	case ref.ChatID != "":
 		if !herald.ValidChatID(ref.ChatID) {
-			return "", herald.Invalid(herald.FieldError{Field: "subject.chat_id", Message: "must be a Telegram chat id or @username"})
+			return "", "", herald.Invalid(herald.FieldError{Field: "subject.chat_id", Message: "must be a Telegram chat id or @username"})
 		}
-		c, err := s.Store.ContactByChat(ctx, org, ref.ChatID)
-		return c.ID, err
+		chat = ref.ChatID
 	default:
 		if !telegramIDPattern.MatchString(ref.TelegramID) {
-			return "", herald.Invalid(herald.FieldError{Field: "subject.telegram_id", Message: "must be a Telegram user id (digits)"})
+			return "", "", herald.Invalid(herald.FieldError{Field: "subject.telegram_id", Message: "must be a Telegram user id (digits)"})
 		}
-		c, err := s.Store.ContactByChat(ctx, org, ref.TelegramID)
-		return c.ID, err
+		chat = ref.TelegramID
 	}
+	c, err := s.Store.ContactByChat(ctx, org, chat)
+	if herald.IsNotFound(err) {
+		return "", chat, nil
+	}
+	return c.ID, "", err
 }
 
 func (s *Server) createSubjectRequest(c *gin.Context) {
@@ -144,12 +152,17 @@ func (s *Server) createSubjectRequest(c *gin.Context) {
 	}
 	p := principal(c)
 	ctx := c.Request.Context()
-	contact, err := s.resolveSubject(ctx, p.Org, req.Subject)
+	contact, unknown, err := s.resolveSubject(ctx, p.Org, req.Subject)
 	if err != nil {
 		writeProblem(c, err)
 		return
 	}
-	r, err := s.Store.CreateSubjectRequest(ctx, p.Org, req.Kind, contact, p.ID)
+	var r store.SubjectRequest
+	if contact == "" {
+		r, err = s.Store.CreateUnknownSubjectRequest(ctx, p.Org, req.Kind, unknown, p.ID)
+	} else {
+		r, err = s.Store.CreateSubjectRequest(ctx, p.Org, req.Kind, contact, p.ID)
+	}
 	if err != nil {
 		writeProblem(c, err)
 		return
@@ -233,6 +246,9 @@ func (s *Server) completeSubjectRequest(c *gin.Context) {
 	}
 	payloads := 0
 	done, err := s.Store.CompleteSubjectRequest(ctx, p.Org, r.ID, p.ID, func(tx *store.Tx, r store.SubjectRequest) error {
+		if r.Contact == "" {
+			return nil // a person Herald holds nothing about: nothing to erase, mark or correct
+		}
 		switch r.Kind {
 		case store.SubjectErasure:
 			// Today's erasure path: payloads under every pepper version,
@@ -258,6 +274,9 @@ func (s *Server) completeSubjectRequest(c *gin.Context) {
 		return
 	}
 	out := gin.H{"request": done}
+	if r.Contact == "" {
+		out["nothing_held"] = true
+	}
 	if r.Kind == store.SubjectErasure {
 		out["payloads_deleted"] = payloads
 	}

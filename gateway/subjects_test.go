@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/dpia"
 	"github.com/heraldhq/herald/ledger"
+	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store"
 	"github.com/heraldhq/herald/store/storetest"
 )
@@ -255,7 +256,7 @@ func TestSubjectRequestsRefuseBadInput(t *testing.T) {
 			{"unknown kind", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "forget", "subject": map[string]any{"contact": contact}}, 422, "validation_failed"},
 			{"two subjects", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"contact": contact, "chat_id": "7171001"}}, 422, "validation_failed"},
 			{"bad telegram id", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"telegram_id": "12a"}}, 422, "validation_failed"},
-			{"unknown person", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"chat_id": "999999"}}, 404, "not_found"},
+			{"unknown contact id", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"contact": "no-such-contact"}}, 404, "not_found"},
 			{"NUL in id", "POST", "/v1/subject-requests", aud, []byte(`{"kind":"access","subject":{"contact":"a\u0000b"}}`), 422, "validation_failed"},
 			{"invalid utf-8", "POST", "/v1/subject-requests", aud, []byte("{\"kind\":\"access\",\"subject\":{\"chat_id\":\"\xff\"}}"), 400, "invalid_encoding"},
 			{"unknown field", "POST", "/v1/subject-requests", aud, map[string]any{"kind": "access", "subject": map[string]any{"name": "Ann"}}, 400, "invalid_json"},
@@ -310,6 +311,135 @@ func TestSubjectRequestCompletesOnce(t *testing.T) {
 		done, err := store.CountForTest(context.Background(), e.s, "SELECT count(*) FROM ledger_entries WHERE kind = 'subject_request.completed'")
 		if err != nil || done != 1 {
 			t.Errorf("completion entries = %d, %v", done, err)
+		}
+	})
+}
+
+// TestSubjectRequestAboutUnknownPerson: a request naming a person Herald
+// holds no contact for (by chat id or Telegram id) is still recorded, due
+// in 30 days, listed and answered: access and portability export "nothing
+// held" (no contact, no actions) with the request's own ledger entries
+// proven like any export; restriction, objection and erasure complete with
+// nothing held. Neither id appears in the ledger, the database or the logs.
+func TestSubjectRequestAboutUnknownPerson(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		aud, co := e.keys[herald.RoleAuditor], e.keys[herald.RoleComplianceOfficer]
+		importSubject(t, e, "9090001", map[string]string{"transactional": "contract"}) // someone Herald does hold
+		const chat, tgID = "-1009393939391", "93939392"
+		access := fileRequest(t, e, aud, "access", map[string]any{"chat_id": chat})
+		port := fileRequest(t, e, aud, "portability", map[string]any{"telegram_id": tgID})
+		var others []store.SubjectRequest
+		for _, k := range []string{"restriction", "objection", "erasure"} {
+			others = append(others, fileRequest(t, e, co, k, map[string]any{"telegram_id": tgID}))
+		}
+		for _, r := range append([]store.SubjectRequest{access, port}, others...) {
+			if r.Contact != "" || r.Status != "open" || r.ID == "" || !r.DueAt.Equal(r.ReceivedAt.Add(30*24*time.Hour)) {
+				t.Fatalf("request = %+v", r)
+			}
+		}
+		if l := e.do("GET", "/v1/subject-requests?status=open", aud, nil); l.status != 200 || len(l.body["requests"].([]any)) != 5 {
+			t.Fatalf("list = %d %s", l.status, l.raw)
+		}
+		vs, err := ledger.NewVerifiers(e.vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []store.SubjectRequest{access, port} {
+			if done := e.do("POST", "/v1/subject-requests/"+r.ID+"/complete", aud, nil); done.status != http.StatusOK ||
+				done.str("request", "status") != "completed" || done.body["nothing_held"] != true {
+				t.Fatalf("complete %s = %d %s", r.Kind, done.status, done.raw)
+			}
+			x := e.do("GET", "/v1/subject-requests/"+r.ID+"/export", aud, nil)
+			if x.status != http.StatusOK || x.body["nothing_held"] != true || x.body["contact"] != nil ||
+				len(x.body["actions"].([]any)) != 0 {
+				t.Fatalf("export %s = %d %s", r.Kind, x.status, x.raw)
+			}
+			var ex dpia.SubjectExport
+			if err := json.Unmarshal(x.raw, &ex); err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]bool{}
+			for _, bnd := range ex.Ledger {
+				kinds[bnd.Entry.Kind] = true
+				if bnd.Entry.Refs["subject_request"] != r.ID {
+					t.Errorf("the export proves an entry of something else: %+v", bnd.Entry)
+				}
+			}
+			if !kinds[store.KindSubjectReceived] || !kinds[store.KindSubjectCompleted] {
+				t.Errorf("export %s proves %v", r.Kind, kinds)
+			}
+			if n, err := dpia.VerifySubjectExport(&ex, vs); err != nil || n != len(ex.Ledger) || n < 2 {
+				t.Fatalf("offline verification: %d entries, %v", n, err)
+			}
+		}
+		for _, r := range others {
+			done := e.do("POST", "/v1/subject-requests/"+r.ID+"/complete", co, nil)
+			if done.status != http.StatusOK || done.str("request", "status") != "completed" || done.body["nothing_held"] != true {
+				t.Fatalf("complete %s = %d %s", r.Kind, done.status, done.raw)
+			}
+		}
+		if l := e.do("POST", "/v1/subject-requests/"+others[0].ID+"/lift", co, nil); l.status != http.StatusOK || l.str("status") != "lifted" {
+			t.Fatalf("lift a restriction about nobody = %d %s", l.status, l.raw)
+		}
+		if l := e.do("GET", "/v1/subject-requests?status=open", aud, nil); len(l.body["requests"].([]any)) != 0 {
+			t.Fatalf("still open: %s", l.raw)
+		}
+		received, err := store.CountForTest(context.Background(), e.s, "SELECT count(*) FROM ledger_entries WHERE kind = 'subject_request.received'")
+		if err != nil || received != 5 {
+			t.Errorf("received entries = %d, %v", received, err)
+		}
+		exp := e.do("GET", "/v1/ledger/export", aud, nil)
+		if exp.status != http.StatusOK || !strings.Contains(string(exp.raw), access.ID) {
+			t.Fatalf("ledger export = %d %.300s", exp.status, exp.raw)
+		}
+		for _, id := range []string{chat, tgID, "9393939391"} {
+			if strings.Contains(string(exp.raw), id) {
+				t.Errorf("the ledger export holds the raw id %s", id)
+			}
+			if strings.Contains(e.logs.String(), id) {
+				t.Errorf("the logs hold the raw id %s", id)
+			}
+			if strings.Contains(storetest.Dump(t, e.s), id) {
+				t.Errorf("the database holds the raw id %s", id)
+			}
+		}
+	})
+}
+
+// TestSubjectRequestAboutUnknownPersonPseudonymised: when the server
+// pseudonymises ledger refs, the received entry of a request about an
+// unknown person keeps the keyed ref of the id (the same for its chat id
+// and Telegram id), never the id itself.
+func TestSubjectRequestAboutUnknownPersonPseudonymised(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b)
+		e.s.SetPseudonymizer(secrets.Pseudonymizer{Store: e.secrets})
+		aud := e.keys[herald.RoleAuditor]
+		const id = "93939394"
+		a := fileRequest(t, e, aud, "access", map[string]any{"telegram_id": id})
+		o := fileRequest(t, e, aud, "objection", map[string]any{"chat_id": id})
+		refs := map[string]string{}
+		for _, r := range []store.SubjectRequest{a, o} {
+			es, err := e.s.LedgerEntries(context.Background(), e.org.ID, store.LedgerFilter{Kind: store.KindSubjectReceived})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, en := range es {
+				if en.Refs["subject_request"] == r.ID {
+					refs[r.ID] = en.Refs["subject"]
+					if _, ok := en.Refs["contact"]; ok {
+						t.Errorf("entry names a contact: %+v", en.Refs)
+					}
+				}
+			}
+		}
+		if refs[a.ID] == "" || refs[a.ID] != refs[o.ID] || strings.Contains(refs[a.ID], id) {
+			t.Fatalf("subject refs = %v", refs)
+		}
+		exp := e.do("GET", "/v1/ledger/export", aud, nil)
+		if exp.status != http.StatusOK || strings.Contains(string(exp.raw), id) || strings.Contains(e.logs.String(), id) {
+			t.Fatalf("the raw id leaked (export %d)", exp.status)
 		}
 	})
 }

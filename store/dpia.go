@@ -47,6 +47,7 @@ type ContactCounts struct {
 	Contacts     int            `json:"contacts"`
 	WithTimezone int            `json:"with_timezone"`
 	WithLanguage int            `json:"with_language"`
+	WithUsername int            `json:"with_username"`
 	OptedOut     int            `json:"opted_out"`
 	OptOutBy     map[string]int `json:"opt_out_by"`
 }
@@ -57,8 +58,9 @@ func (q *queries) ContactCounts(ctx context.Context, org string) (ContactCounts,
 	c := ContactCounts{OptOutBy: map[string]int{}}
 	err := q.q.queryRow(ctx, `SELECT count(*),
 		coalesce(sum(CASE WHEN timezone <> '' THEN 1 ELSE 0 END), 0),
-		coalesce(sum(CASE WHEN language <> '' THEN 1 ELSE 0 END), 0)
-		FROM contacts WHERE org_id = $1`, org).Scan(&c.Contacts, &c.WithTimezone, &c.WithLanguage)
+		coalesce(sum(CASE WHEN language <> '' THEN 1 ELSE 0 END), 0),
+		coalesce(sum(CASE WHEN username <> '' THEN 1 ELSE 0 END), 0)
+		FROM contacts WHERE org_id = $1`, org).Scan(&c.Contacts, &c.WithTimezone, &c.WithLanguage, &c.WithUsername)
 	if err != nil {
 		return c, fmt.Errorf("count contacts of org %q: %w", org, err)
 	}

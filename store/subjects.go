@@ -95,10 +95,41 @@ func (q *queries) scanSubject(r row) (SubjectRequest, error) {
 // CreateSubjectRequest records a request about contactID (which MUST be
 // one of org's contacts) and its ledger entry, in one transaction.
 func (s *Store) CreateSubjectRequest(ctx context.Context, org, kind, contactID, actor string) (SubjectRequest, error) {
+	if contactID == "" {
+		return SubjectRequest{}, herald.NotFound("contact")
+	}
+	return s.createSubjectRequest(ctx, org, kind, contactID, "", actor)
+}
+
+// CreateUnknownSubjectRequest records a request about a person org holds
+// no contact for (named by chat id or Telegram id, chatID): the controller
+// answers every request (Art. 12), so it is recorded, due and completed
+// like any other, with contact "" and, once completed, "nothing held". The
+// chat id itself is stored nowhere: with a pseudonymiser the ledger entry
+// carries its keyed ref ("subject"), without one no person ref at all.
+func (s *Store) CreateUnknownSubjectRequest(ctx context.Context, org, kind, chatID, actor string) (SubjectRequest, error) {
+	ref := ""
+	if s.pseudo != nil && chatID != "" {
+		r, err := s.pseudo.Ref(ctx, org, "chat", chatID)
+		if err != nil {
+			return SubjectRequest{}, fmt.Errorf("pseudonymise the subject of a request: %w", err)
+		}
+		ref = r
+	}
+	return s.createSubjectRequest(ctx, org, kind, "", ref, actor)
+}
+
+func (s *Store) createSubjectRequest(ctx context.Context, org, kind, contactID, subjectRef, actor string) (SubjectRequest, error) {
 	var out SubjectRequest
 	err := s.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.GetContact(ctx, org, contactID); err != nil {
-			return err
+		refs := map[string]string{}
+		if contactID != "" {
+			if _, err := tx.GetContact(ctx, org, contactID); err != nil {
+				return err
+			}
+			refs["contact"] = contactID
+		} else if subjectRef != "" {
+			refs["subject"] = subjectRef
 		}
 		now := tx.now()
 		out = SubjectRequest{ID: NewID(), Org: org, Kind: kind, Contact: contactID, Status: SubjectOpen,
@@ -107,9 +138,12 @@ func (s *Store) CreateSubjectRequest(ctx context.Context, org, kind, contactID, 
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, out.ID, org, kind, contactID, SubjectOpen, now, out.DueAt, actor); err != nil {
 			return fmt.Errorf("record subject request: %w", err)
 		}
-		_, err := tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindSubjectReceived, Actor: actor,
-			Refs:  map[string]string{"contact": contactID, "subject_request": out.ID},
-			Attrs: map[string]any{"kind": kind, "due_at": out.DueAt.UTC().Format(time.RFC3339)}})
+		refs["subject_request"] = out.ID
+		attrs := map[string]any{"kind": kind, "due_at": out.DueAt.UTC().Format(time.RFC3339)}
+		if contactID == "" {
+			attrs["person_known"] = false
+		}
+		_, err := tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindSubjectReceived, Actor: actor, Refs: refs, Attrs: attrs})
 		return err
 	})
 	return out, err
@@ -205,12 +239,19 @@ func (s *Store) CompleteSubjectRequest(ctx context.Context, org, id, actor strin
 		onTime := !now.After(r.DueAt)
 		r.Status, r.CompletedAt, r.CompletedBy, r.Overdue = SubjectCompleted, &now, actor, false
 		_, err = tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindSubjectCompleted, Actor: actor,
-			Refs: map[string]string{"subject_request": id},
-			Attrs: map[string]any{"kind": r.Kind, "on_time": onTime,
-				"response_hours": int64(now.Sub(r.ReceivedAt) / time.Hour)}})
+			Refs:  map[string]string{"subject_request": id},
+			Attrs: completedAttrs(r, onTime, now)})
 		return err
 	})
 	return r, err
+}
+
+func completedAttrs(r SubjectRequest, onTime bool, now time.Time) map[string]any {
+	a := map[string]any{"kind": r.Kind, "on_time": onTime, "response_hours": int64(now.Sub(r.ReceivedAt) / time.Hour)}
+	if r.Contact == "" {
+		a["nothing_held"] = true
+	}
+	return a
 }
 
 // SetContactMark sets (on) or clears a contact's restriction or objection
@@ -247,8 +288,10 @@ func (s *Store) LiftSubjectRequest(ctx context.Context, org, id, actor string) (
 		if col == "" || r.Status != SubjectCompleted {
 			return herald.Errorf(herald.CodeConflict, "only a completed restriction or objection can be lifted (kind %s, status %s)", r.Kind, r.Status)
 		}
-		if err := tx.SetContactMark(ctx, org, r.Contact, col, false); err != nil {
-			return err
+		if r.Contact != "" { // about an unknown person: nothing was marked
+			if err := tx.SetContactMark(ctx, org, r.Contact, col, false); err != nil {
+				return err
+			}
 		}
 		now := tx.now()
 		if _, err := tx.q.exec(ctx, `UPDATE subject_requests SET status = $3, lifted_at = $4 WHERE org_id = $1 AND id = $2`,
@@ -256,8 +299,11 @@ func (s *Store) LiftSubjectRequest(ctx context.Context, org, id, actor string) (
 			return fmt.Errorf("lift subject request %s: %w", id, err)
 		}
 		r.Status, r.LiftedAt = SubjectLifted, &now
-		_, err = tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindSubjectLifted, Actor: actor,
-			Refs: map[string]string{"contact": r.Contact, "subject_request": id}, Attrs: map[string]any{"kind": r.Kind}})
+		refs := map[string]string{"subject_request": id}
+		if r.Contact != "" {
+			refs["contact"] = r.Contact
+		}
+		_, err = tx.AppendLedger(ctx, org, LedgerRecord{Kind: KindSubjectLifted, Actor: actor, Refs: refs, Attrs: map[string]any{"kind": r.Kind}})
 		return err
 	})
 	return r, err
@@ -371,11 +417,15 @@ func rawOrNil(s *string) json.RawMessage {
 }
 
 // SubjectLedgerEntries returns org's entries that refer to contactID
-// (under any pepper version) or to one of actionIDs, in seq order.
-func (q *queries) SubjectLedgerEntries(ctx context.Context, org, contactID string, actionIDs []string) ([]ledger.Entry, error) {
-	refs, err := q.contactRefs(ctx, org, contactID)
-	if err != nil {
-		return nil, err
+// (under any pepper version; none when contactID is ""), to one of
+// actionIDs or to one of requestIDs, in seq order.
+func (q *queries) SubjectLedgerEntries(ctx context.Context, org, contactID string, actionIDs, requestIDs []string) ([]ledger.Entry, error) {
+	var refs []string
+	if contactID != "" {
+		var err error
+		if refs, err = q.contactRefs(ctx, org, contactID); err != nil {
+			return nil, err
+		}
 	}
 	args := []any{org}
 	var conds []string
@@ -392,6 +442,7 @@ func (q *queries) SubjectLedgerEntries(ctx context.Context, org, contactID strin
 	}
 	in(q.jsonRef("refs", "contact"), refs)
 	in(q.jsonRef("refs", "action"), actionIDs)
+	in(q.jsonRef("refs", "subject_request"), requestIDs)
 	if len(conds) == 0 {
 		return []ledger.Entry{}, nil
 	}
