@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/access"
 	"github.com/heraldhq/herald/campaigns"
 	"github.com/heraldhq/herald/campaigns/calendar"
 	"github.com/heraldhq/herald/campaigns/fanout"
@@ -619,11 +620,12 @@ func (s *Server) dryRunCampaign(c *gin.Context) {
 // account of the campaign.
 func (s *Server) moveCampaign(to campaigns.Status) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		verb := "submit"
-		if to == campaigns.StatusCancelled || to == campaigns.StatusPaused {
-			verb = "cancel"
-		}
-		if !s.authorize(c, "actions", verb) {
+		stopping := to == campaigns.StatusCancelled || to == campaigns.StatusPaused
+		// Starting needs submit; stopping is cancelling the campaign's
+		// pending sends, decided like cancelling an action: on
+		// "actions/own" for the campaign's creator, on "actions" for
+		// anyone else (operators stop only their own campaigns).
+		if !stopping && !s.authorize(c, "actions", "submit") {
 			return
 		}
 		ctx := c.Request.Context()
@@ -632,6 +634,15 @@ func (s *Server) moveCampaign(to campaigns.Status) gin.HandlerFunc {
 		if err != nil {
 			writeProblem(c, err)
 			return
+		}
+		if stopping {
+			resource := "actions"
+			if cur.CreatedBy == p.ID {
+				resource = access.ResActionsOwn
+			}
+			if !s.authorize(c, resource, access.VerbCancel) {
+				return
+			}
 		}
 		runAs := ""
 		if to == campaigns.StatusScheduled {

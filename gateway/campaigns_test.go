@@ -306,6 +306,17 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 		if len(e.sandbox.Messages()) != 0 {
 			t.Fatal("sent before the recipients' window")
 		}
+		// Stopping a campaign is cancelling its sends: another operator may
+		// not (operators cancel only their own), and nothing changes.
+		other := e.newKey(e.org.ID, "operator-2", herald.RoleOperator)
+		for _, move := range []string{"pause", "cancel"} {
+			if r := e.do("POST", "/v1/campaigns/"+paused+"/"+move, other, nil); r.status != http.StatusForbidden || r.str("code") != "forbidden" {
+				t.Fatalf("%s by another operator: %d %s", move, r.status, r.raw)
+			}
+		}
+		if st := e.do("GET", "/v1/campaigns/"+paused, op, nil).str("campaign", "status"); st != "running" && st != "scheduled" {
+			t.Fatalf("refused moves changed the campaign: status %q", st)
+		}
 		e.post("/v1/campaigns/"+paused+"/pause", op, nil, http.StatusOK)
 		e.post("/v1/campaigns/"+cancelled+"/cancel", op, nil, http.StatusOK)
 		e.advance(5 * time.Hour) // 17:00 Berlin is past; the window was 16:00–17:00
