@@ -120,6 +120,15 @@ func New(queueDepth func() float64) *Metrics {
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.StageDuration, m.Decisions, m.DecisionRules, m.AccountDeliveries, m.PolicyErrors,
 		m.ActionsFinal, m.Deliveries, m.DeliveryLatency, m.AccountFreezes, m.RateLimited, m.JobRuns)
+	// Every stage × outcome series exists from the start at 0: a series
+	// first scraped at its final value shows no increase, so a burst of
+	// decisions inside one scrape interval would read as rate() = 0 and
+	// the SLI rules (deploy/prometheus) would miss it.
+	for _, stage := range []string{"submit", "send"} {
+		for _, outcome := range []string{policies.OutcomeAllow, policies.OutcomeDeny, policies.OutcomeDefer, policies.OutcomeApprove} {
+			m.Decisions.WithLabelValues(stage, outcome)
+		}
+	}
 	if queueDepth != nil {
 		m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "herald_delivery_queue_depth", Help: "Delivery jobs queued (due or scheduled).",
