@@ -134,8 +134,11 @@ func TestKillMidFanoutNoDuplicateNoneLost(t *testing.T) {
 			total += int(f)
 		}
 		delivered, _ := by["delivered"].(float64)
-		if total != n || int(delivered) != len(msgs) || len(msgs) == 0 {
-			t.Fatalf("report %v (%d actions) vs sandbox journal %d messages; want %d actions and delivered = journal", by, total, len(msgs), n)
+		// A send the kill interrupted after the connector was called is
+		// "unknown" (never resent): it may be in the journal or not.
+		unknown, _ := by["unknown"].(float64)
+		if total != n || len(msgs) < int(delivered) || len(msgs) > int(delivered+unknown) || len(msgs) == 0 {
+			t.Fatalf("report %v (%d actions) vs sandbox journal %d messages; want %d actions and delivered ≤ journal ≤ delivered + unknown", by, total, len(msgs), n)
 		}
 		t.Logf("killed mid-batch; after restart %d actions for %d people, %d delivered = journal", total, n, len(msgs))
 	})
