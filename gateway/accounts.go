@@ -123,11 +123,7 @@ func (s *Server) listAccounts(c *gin.Context) {
 		return
 	}
 	list, err := s.Store.ListAccounts(c.Request.Context(), principal(c).Org)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"accounts": list})
+	respond(c, http.StatusOK, gin.H{"accounts": list}, err)
 }
 
 func (s *Server) getAccount(c *gin.Context) {
@@ -135,11 +131,7 @@ func (s *Server) getAccount(c *gin.Context) {
 		return
 	}
 	a, err := s.Store.GetAccount(c.Request.Context(), principal(c).Org, c.Param("id"))
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, s.view(c.Request.Context(), a))
+	respond(c, http.StatusOK, s.view(c.Request.Context(), a), err)
 }
 
 func (s *Server) createAccount(c *gin.Context) {
@@ -264,11 +256,7 @@ func (s *Server) patchAccount(c *gin.Context) {
 			Refs: map[string]string{"account": a.ID}, Attrs: map[string]any{"status": a.Status, "paid_broadcast": a.PaidBroadcast}})
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, s.view(ctx, a))
+	respond(c, http.StatusOK, s.view(ctx, a), err)
 }
 
 func fieldErrors(err error) []herald.FieldError {

@@ -18,11 +18,7 @@ func (s *Server) getContact(c *gin.Context) {
 		return
 	}
 	ct, err := s.Store.GetContact(c.Request.Context(), principal(c).Org, c.Param("id"))
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, ct)
+	respond(c, http.StatusOK, ct, err)
 }
 
 type consentRequest struct {
@@ -99,11 +95,7 @@ func (s *Server) patchContact(c *gin.Context) {
 			Refs: map[string]string{"contact": ct.ID}, Attrs: map[string]any{"consents": purposes, "revoked": revoked}})
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, ct)
+	respond(c, http.StatusOK, ct, err)
 }
 
 type optOutRequest struct {
@@ -137,11 +129,7 @@ func (s *Server) optOutContact(c *gin.Context) {
 			Refs: map[string]string{"contact": ct.ID}, Attrs: map[string]any{"source": ct.OptOutSource}})
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, ct)
+	respond(c, http.StatusOK, ct, err)
 }
 
 // eraseContact answers DELETE /v1/contacts/{id}: erasure of a person. Their

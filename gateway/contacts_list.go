@@ -130,9 +130,5 @@ func (s *Server) contactConsents(c *gin.Context) {
 		return
 	}
 	hist, err := s.Store.ConsentHistory(ctx, org, ct.ID)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"contact": ct.ID, "consents": ct.Consents, "opted_out_at": ct.OptedOutAt, "history": hist})
+	respond(c, http.StatusOK, gin.H{"contact": ct.ID, "consents": ct.Consents, "opted_out_at": ct.OptedOutAt, "history": hist}, err)
 }

@@ -116,11 +116,7 @@ func (s *Server) createIncident(c *gin.Context) {
 	p := principal(c)
 	in, err := s.Store.RecordIncident(c.Request.Context(), store.Incident{Org: p.Org, Title: req.Title, Description: req.Description,
 		DetectedAt: req.DetectedAt.UTC(), WindowFrom: req.Window.From.UTC(), WindowTo: req.Window.To.UTC(), Accounts: req.Accounts, CreatedBy: p.ID})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusCreated, view(in, s.orgName(c, p.Org)))
+	respond(c, http.StatusCreated, view(in, s.orgName(c, p.Org)), err)
 }
 
 func (s *Server) orgName(c *gin.Context, org string) string {
@@ -159,11 +155,7 @@ func (s *Server) getIncident(c *gin.Context) {
 	}
 	org := principal(c).Org
 	in, err := s.Store.GetIncident(c.Request.Context(), org, id)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, view(in, s.orgName(c, org)))
+	respond(c, http.StatusOK, view(in, s.orgName(c, org)), err)
 }
 
 func (s *Server) notifyIncident(c *gin.Context) {
@@ -177,9 +169,5 @@ func (s *Server) notifyIncident(c *gin.Context) {
 	}
 	p := principal(c)
 	in, err := s.Store.MarkIncidentNotified(c.Request.Context(), p.Org, id, p.ID)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, view(in, s.orgName(c, p.Org)))
+	respond(c, http.StatusOK, view(in, s.orgName(c, p.Org)), err)
 }

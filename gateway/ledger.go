@@ -262,11 +262,7 @@ func (l *Ledger) prove(c *gin.Context, fe []herald.FieldError, proof func(ctx co
 		return
 	}
 	b, err := proof(c.Request.Context(), principal(c).Org)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, b)
+	respond(c, http.StatusOK, b, err)
 }
 
 // export answers GET /v1/ledger/export?from=&to=&format=jsonl|csv: the

@@ -216,11 +216,7 @@ func (s *Server) patchOrg(c *gin.Context) {
 		}
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, viewOrg(o))
+	respond(c, http.StatusOK, viewOrg(o), err)
 }
 
 // deleteOrg erases an organisation's personal data (store.Tx.DeleteOrg),
@@ -313,11 +309,7 @@ func (s *Server) listPeople(c *gin.Context) {
 		return
 	}
 	people, err := s.Store.ListPeople(c.Request.Context(), principal(c).Org, all)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"people": people})
+	respond(c, http.StatusOK, gin.H{"people": people}, err)
 }
 
 // revokePerson revokes the invitation and every binding at once; the
@@ -469,9 +461,5 @@ func (s *Server) revokeKey(c *gin.Context) {
 			Refs: map[string]string{"key": k.ID}})
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"revoked": k})
+	respond(c, http.StatusOK, gin.H{"revoked": k}, err)
 }

@@ -359,11 +359,7 @@ func (p *Policies) engineByHash(ctx context.Context, org, hash string) (*policie
 
 func (p *Policies) list(c *gin.Context) {
 	l, err := p.List(c.Request.Context(), principal(c).Org)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, l)
+	respond(c, http.StatusOK, l, err)
 }
 
 // uploadRequest is the JSON form of POST /v1/policies.
@@ -462,11 +458,7 @@ func (p *Policies) get(c *gin.Context) {
 		return
 	}
 	b, err := p.Store.GetPolicyBundle(c.Request.Context(), principal(c).Org, v)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, b)
+	respond(c, http.StatusOK, b, err)
 }
 
 func (p *Policies) activate(c *gin.Context) {
@@ -522,9 +514,5 @@ func (p *Policies) replay(c *gin.Context) {
 		return
 	}
 	rep, err := p.Replay(c.Request.Context(), principal(c).Org, req.ActionID)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, rep)
+	respond(c, http.StatusOK, rep, err)
 }

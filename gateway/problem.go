@@ -111,3 +111,13 @@ func (r problemRender) Render(w http.ResponseWriter) error {
 func (r problemRender) WriteContentType(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/problem+json")
 }
+
+// respond ends a handler: err as a problem document, otherwise v with
+// status. It is the common tail of "call the store, answer the result".
+func respond(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c, status, v)
+}

@@ -33,11 +33,7 @@ func (s *Server) getRetention(c *gin.Context) {
 		return
 	}
 	set, err := s.Store.Retention(c.Request.Context(), principal(c).Org)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, retentionAnswer(set))
+	respond(c, http.StatusOK, retentionAnswer(set), err)
 }
 
 // putRetention replaces the configuration. Every field is required: a
@@ -85,9 +81,5 @@ func (s *Server) putRetention(c *gin.Context) {
 		set, err = tx.SetRetention(ctx, p.Org, cfg, p.ID)
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, retentionAnswer(set))
+	respond(c, http.StatusOK, retentionAnswer(set), err)
 }

@@ -24,11 +24,7 @@ func (s *Server) getRetentionProfiles(c *gin.Context) {
 		return
 	}
 	set, err := s.Store.Retention(c.Request.Context(), principal(c).Org)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"profiles": store.RetentionProfiles, "current": set.Profile, "retention": set})
+	respond(c, http.StatusOK, gin.H{"profiles": store.RetentionProfiles, "current": set.Profile, "retention": set}, err)
 }
 
 func (s *Server) putRetentionProfile(c *gin.Context) {
@@ -57,9 +53,5 @@ func (s *Server) putRetentionProfile(c *gin.Context) {
 		set, err = tx.ApplyRetentionProfile(ctx, p.Org, *req.Profile, p.ID)
 		return err
 	})
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, retentionAnswer(set))
+	respond(c, http.StatusOK, retentionAnswer(set), err)
 }

@@ -163,11 +163,7 @@ func (s *Server) createSubjectRequest(c *gin.Context) {
 	} else {
 		r, err = s.Store.CreateSubjectRequest(ctx, p.Org, req.Kind, contact, p.ID)
 	}
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusCreated, r)
+	respond(c, http.StatusCreated, r, err)
 }
 
 func (s *Server) listSubjectRequests(c *gin.Context) {
@@ -180,11 +176,7 @@ func (s *Server) listSubjectRequests(c *gin.Context) {
 		return
 	}
 	rs, err := s.Store.ListSubjectRequests(c.Request.Context(), principal(c).Org, status)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, gin.H{"requests": rs})
+	respond(c, http.StatusOK, gin.H{"requests": rs}, err)
 }
 
 func (s *Server) getSubjectRequest(c *gin.Context) {
@@ -196,11 +188,7 @@ func (s *Server) getSubjectRequest(c *gin.Context) {
 		return
 	}
 	r, err := s.Store.GetSubjectRequest(c.Request.Context(), principal(c).Org, id)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, r)
+	respond(c, http.StatusOK, r, err)
 }
 
 func (s *Server) extendSubjectRequest(c *gin.Context) {
@@ -213,11 +201,7 @@ func (s *Server) extendSubjectRequest(c *gin.Context) {
 	}
 	p := principal(c)
 	r, err := s.Store.ExtendSubjectRequest(c.Request.Context(), p.Org, id, p.ID)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, r)
+	respond(c, http.StatusOK, r, err)
 }
 
 // completeVerb is the contacts verb completing a kind needs beyond reading.
@@ -293,11 +277,7 @@ func (s *Server) liftSubjectRequest(c *gin.Context) {
 	}
 	p := principal(c)
 	r, err := s.Store.LiftSubjectRequest(c.Request.Context(), p.Org, id, p.ID)
-	if err != nil {
-		writeProblem(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, r)
+	respond(c, http.StatusOK, r, err)
 }
 
 func (s *Server) exportSubjectRequest(c *gin.Context) {
