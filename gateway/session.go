@@ -178,7 +178,11 @@ func (s *Sessions) verify(ctx context.Context, token string) (herald.Principal, 
 	var c sessionClaims
 	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(sessionIssuer), jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(s.now))
+		jwt.WithTimeFunc(s.now),
+		// Strict base64: the last character of a signature carries spare
+		// bits, and a lenient decoder accepts four spellings of one
+		// signature. A token is valid in exactly one spelling.
+		jwt.WithStrictDecoding())
 	if err != nil || c.Subject == "" || c.Org == "" {
 		return herald.Principal{}, "", herald.Errorf(herald.CodeUnauthenticated, "the session is invalid or expired; log in again")
 	}

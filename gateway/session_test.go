@@ -88,7 +88,22 @@ func TestTelegramLoginSessions(t *testing.T) {
 			t.Errorf("login without org = %d", got.status)
 		}
 		// A session expires; a tampered one never works.
-		if got := e.do("GET", "/v1/me", session[:len(session)-2]+"xx", nil); got.status != 401 {
+		// Every spelling of the signature but the issued one is refused,
+		// including those a lenient base64 decoder reads as the same bytes
+		// (the last character's spare bits).
+		sig := strings.LastIndexByte(session, '.') + 1
+		const b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		issued := strings.IndexByte(b64url, session[len(session)-1])
+		for spare := 1; spare < 4; spare++ { // HS256: 32 bytes, 2 spare bits
+			last := b64url[issued&^3+(issued+spare)&3]
+			forged := session[:len(session)-1] + string(last)
+			if got := e.do("GET", "/v1/me", forged, nil); got.status != 401 {
+				t.Errorf("session with last character %q = %d", last, got.status)
+			}
+		}
+		flipped := []byte(session)
+		flipped[sig+3] ^= 1
+		if got := e.do("GET", "/v1/me", string(flipped), nil); got.status != 401 {
 			t.Errorf("tampered session = %d", got.status)
 		}
 		e.advance(16 * time.Minute)
