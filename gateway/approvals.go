@@ -364,12 +364,19 @@ func (s *Server) listApprovals(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
+	details, err := s.Store.PendingApprovalDetails(ctx, p.Org)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
 	out := []approvalView{}
 	for _, a := range list {
-		v, err := s.approvalState(ctx, a)
-		if err != nil {
-			writeProblem(c, err)
-			return
+		v := approvalView{Action: a, Stages: []store.ApprovalStage{}, Votes: []store.Vote{}}
+		if d := details[a.ID]; d != nil {
+			v.Stages, v.Votes, v.Override = d.Stages, d.Votes, d.Override
+		}
+		if cur := currentStage(v.Stages, v.Votes); cur != nil {
+			v.Current = &cur.Stage
 		}
 		if !all {
 			cur := currentStage(v.Stages, v.Votes)
