@@ -17,8 +17,8 @@ import (
 
 // snapshot is everything a facade call could change.
 type snapshot struct {
-	actions, ledger, sent, calls int
-	stats                        string
+	actions, ledger, sent, calls, hooks int
+	stats                               string
 }
 
 func (e *env) snapshot() snapshot {
@@ -33,6 +33,9 @@ func (e *env) snapshot() snapshot {
 		e.t.Fatal(err)
 	}
 	if s.calls, err = store.CountForTest(ctx, e.s, "SELECT count(*) FROM facade_calls"); err != nil {
+		e.t.Fatal(err)
+	}
+	if s.hooks, err = store.CountForTest(ctx, e.s, "SELECT count(*) FROM facade_webhooks"); err != nil {
 		e.t.Fatal(err)
 	}
 	s.sent = len(e.fake.Messages())
@@ -149,7 +152,10 @@ func TestFacadeBadInputChangesNothing(t *testing.T) {
 			{"oversize body", "POST", "/bot" + op + "/sendMessage", mw2.FormDataContentType(), oversize.Bytes(), 413, "Request Entity Too Large"},
 			{"file upload", "POST", "/bot" + op + "/sendPhoto", mw.FormDataContentType(), upload.Bytes(), 400, "Bad Request: file uploads are not accepted through Herald; send a file_id or an HTTP URL"},
 			{"governed without a kind", "POST", "/bot" + op + "/sendDocument", "application/json", []byte(`{"chat_id":7007,"document":"abc"}`), 400, "Bad Request: sendDocument is governed by Herald and has no Herald action kind yet; it was not sent"},
-			{"inbound", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"https://bot.example/hook"}`), 403, ""},
+			{"logOut", "POST", "/bot" + op + "/logOut", "application/json", []byte(`{}`), 403, ""},
+			{"webhook over http", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"ftp://bot.example/hook"}`), 400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"},
+			{"bad webhook secret", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"https://bot.example/hook","secret_token":"a b"}`), 400, "Bad Request: secret token contains unallowed characters"},
+			{"bad getUpdates offset", "POST", "/bot" + op + "/getUpdates", "application/json", []byte(`{"offset":"x"}`), 400, "Bad Request: offset must be a Number"},
 			{"role-gated method", "POST", "/bot" + op + "/leaveChat", "application/json", []byte(`{"chat_id":-100123}`), 403, "Forbidden: herald.facade.method_role: leaveChat needs a token of role admin"},
 			{"unknown purpose header", "POST", "/bot" + op + "/sendMessage", "application/json", []byte(`{"chat_id":7007,"text":"hi"}`), 400, ""},
 			{"bad content type", "POST", "/bot" + op + "/sendMessage", "text/plain", []byte(`chat_id=1`), 400, "Bad Request: unsupported Content-Type"},

@@ -120,12 +120,15 @@ type Handler struct {
 	// Calls counts calls by method (known methods only) and outcome; nil
 	// disables it. Create it with NewMetrics.
 	Calls *prometheus.CounterVec
+	// Inbound serves setWebhook, deleteWebhook, getWebhookInfo and
+	// getUpdates from Herald's queue of processed updates; nil refuses them.
+	Inbound *Inbound
 }
 
 // NewMetrics registers the facade's call counter on reg.
 func NewMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_facade_calls_total",
-		Help: "Bot API facade calls by method and outcome (delivered, denied, deferred, pending, failed, forwarded, refused, error)."},
+		Help: "Bot API facade calls by method and outcome (delivered, denied, deferred, pending, failed, forwarded, inbound, refused, error)."},
 		[]string{"method", "outcome"})
 	if err := reg.Register(c); err != nil {
 		return nil, err
@@ -181,9 +184,12 @@ var governed = map[string]string{
 	"editMessageReplyMarkup": "", "editMessageLiveLocation": "", "stopPoll": "",
 }
 
-// inbound methods change where updates go; through the facade they would
-// bypass Herald's opt-out processing, so they are refused.
-var inbound = map[string]bool{"setWebhook": true, "deleteWebhook": true, "getUpdates": true, "logOut": true, "close": true}
+// inbound methods are about where updates go. With Handler.Inbound set,
+// Herald answers them from its own queue of processed updates (inbound.go);
+// forwarded to Telegram they would bypass opt-out processing, so they never
+// are. logOut and close would log Herald's own bot out: always refused.
+var inbound = map[string]bool{"setWebhook": true, "deleteWebhook": true, "getUpdates": true, "getWebhookInfo": true,
+	"logOut": true, "close": true}
 
 // known is the metric label of a method: bounded, never caller-chosen text.
 func known(method string) string {
@@ -247,8 +253,16 @@ func (h *Handler) serve(r *http.Request) (answer, string, string) {
 		return tooMany(retryAfterUnavailable, nil), label, "error"
 	}
 	if inbound[method] {
-		return fail(http.StatusForbidden, "Forbidden: herald.facade.inbound: "+method+
-			" is not available through Herald; updates reach the bot through Herald's webhook (docs/facade.md)", nil), label, "refused"
+		if h.Inbound == nil || method == "logOut" || method == "close" {
+			return fail(http.StatusForbidden, "Forbidden: herald.facade.inbound: "+method+
+				" is not available through Herald; updates reach the bot through Herald's webhook (docs/facade.md)", nil), label, "refused"
+		}
+		params, perr := h.params(r)
+		if perr != nil {
+			return *perr, label, "refused"
+		}
+		a, outcome := h.inboundCall(ctx, tok, method, params)
+		return a, label, outcome
 	}
 	kind, isGoverned := governed[method]
 	if !isGoverned {

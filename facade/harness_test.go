@@ -66,6 +66,8 @@ type env struct {
 	officer string // compliance officer API key (contacts)
 	botTok  string // the real bot token, in the secret store
 	logs    *syncBuffer
+	// Herald's own webhook for the account (userSays sets it once).
+	hookPath, hookSecret string
 }
 
 type envOpts struct {
@@ -132,20 +134,23 @@ func newEnv(t testing.TB, b storetest.Backend, o envOpts) *env {
 	w := delivery.New(e.s, map[string]connectors.Connector{herald.ConnectorBotAPI: ratelimit.Wrap(bot, ratelimit.New(limits))},
 		eng, delivery.Config{ID: "facade-worker", Poll: 50 * time.Millisecond}, log, m)
 	pl := &gateway.Pipeline{Store: e.s, Authz: authz, Decider: eng, Metrics: m, Notify: w.Notify, Log: log}
+	in := &facade.Inbound{Store: e.s, Log: log, AllowHTTP: true, Poll: 200 * time.Millisecond}
 	api := (&gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Secrets: sec, Log: log,
-		Inbound: gateway.Inbound{Keywords: gateway.DefaultOptOutKeywords, Reply: gateway.DefaultOptOutReply}}).Handler()
+		Inbound: gateway.Inbound{Keywords: gateway.DefaultOptOutKeywords, Reply: gateway.DefaultOptOutReply, Queued: in.Queued}}).Handler()
 	calls, err := facade.NewMetrics(m.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &facade.Handler{Store: e.s, Pipeline: pl, Tokens: tokens, BaseURL: e.fake.URL(), Calls: calls, Log: log,
-		Config: facade.Config{Wait: o.wait, MaxBody: 1 << 20}}
+		Config: facade.Config{Wait: o.wait, MaxBody: 1 << 20}, Inbound: in}
 	e.srv = httptest.NewServer(facade.Mount(api, f))
 	t.Cleanup(e.srv.Close)
 	wctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = w.Run(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	inDone := make(chan struct{})
+	go func() { defer close(inDone); _ = in.Run(wctx) }()
+	t.Cleanup(func() { stop(); <-done; <-inDone })
 	return e
 }
 

@@ -203,6 +203,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	bots := &facade.Handler{Store: s, Pipeline: pipeline, BaseURL: c.BotAPIURL, Log: log, Calls: facadeCalls,
 		Tokens: botapi.SecretTokens{Store: secretStore, Invalidate: secretStore.Invalidate}, Config: facade.Config{Wait: c.FacadeWait}}
+	// Facade bots' updates (getUpdates, their own webhook), after opt-out processing.
+	bots.Inbound = &facade.Inbound{Store: s, Log: log}
+	srv.Inbound.Queued = bots.Inbound.Queued
 	httpSrv := &http.Server{
 		Handler:           tr.handler(facade.Mount(srv.Handler(), bots)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -216,6 +219,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); authz.Watch(workerCtx, c.databaseURL()) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = bots.Inbound.Run(workerCtx) }()
 	if c.Worker {
 		wg.Add(1)
 		go func() {
