@@ -39,6 +39,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -123,6 +124,10 @@ type Handler struct {
 	// Inbound serves setWebhook, deleteWebhook, getWebhookInfo and
 	// getUpdates from Herald's queue of processed updates; nil refuses them.
 	Inbound *Inbound
+	// Waiters, when the delivery worker runs in this process and calls
+	// Waiters.Done (delivery.Config.Done), wakes a governed call the moment
+	// its delivery is recorded instead of polling for it.
+	Waiters *Waiters
 }
 
 // NewMetrics registers the facade's call counter on reg.
@@ -510,11 +515,19 @@ func (h *Handler) governed(ctx context.Context, r *http.Request, tok store.Facad
 	if err != nil {
 		return h.submitError(err)
 	}
-	if err := h.Store.RecordFacadeCall(ctx, tok, hash, res.Action.ID); err != nil {
-		// The action stands; only the retry shortcut is lost (the
-		// idempotency key still finds it for the first generation).
-		h.log().Warn("facade: record call", "action", res.Action.ID, "err", err)
-	}
+	// The call's hash is recorded while the delivery is awaited (one
+	// write off the critical path), and before the bot is answered, so its
+	// retry always finds this action.
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		if err := h.Store.RecordFacadeCall(context.WithoutCancel(ctx), tok, hash, res.Action.ID); err != nil {
+			// The action stands; only the retry shortcut is lost (the
+			// idempotency key still finds it for the first generation).
+			h.log().Warn("facade: record call", "action", res.Action.ID, "err", err)
+		}
+	}()
+	defer func() { <-recorded }()
 	return h.await(ctx, tok, res.Action, method)
 }
 
@@ -565,45 +578,130 @@ func (h *Handler) submitError(err error) (answer, string) {
 	return badRequest(he.Message), "refused"
 }
 
+// settled answers from an action whose outcome the bot can be told now
+// (finished, denied, held, or deferred by more than a second).
+func (h *Handler) settled(tok store.FacadeToken, a herald.Action, method string) (answer, string, bool) {
+	switch a.Status {
+	case herald.StatusDelivered:
+		return answer{OK: true, Result: result(a, method)}, "delivered", true
+	case herald.StatusDenied:
+		return denied(a), "denied", true
+	case herald.StatusFailed:
+		return telegramError(a), "failed", true
+	case herald.StatusCancelled, herald.StatusExpired:
+		return badRequest("herald.action_" + string(a.Status) + ": the action was " + string(a.Status) + " in Herald"), "refused", true
+	case herald.StatusPendingApproval:
+		return h.deferred(tok, a, time.Duration(0)), "pending", true
+	case herald.StatusScheduled:
+		if until := a.SendAt.Sub(h.Store.Now()); until > time.Second {
+			return h.deferred(tok, a, until), "deferred", true
+		}
+	}
+	return answer{}, "", false
+}
+
 // await answers from a (possibly in-flight) action: it waits, bounded, for
-// a scheduled action that is due to finish, and maps its outcome.
+// a scheduled action that is due to finish, and maps its outcome. With
+// Waiters, the worker's delivery-done notification wakes it at once and
+// polling is only the fallback for a worker in another process; without,
+// it polls with short intervals.
 func (h *Handler) await(ctx context.Context, tok store.FacadeToken, a herald.Action, method string) (answer, string) {
 	deadline := time.Now().Add(h.wait())
-	poll := 500 * time.Microsecond
+	poll, maxPoll := 500*time.Microsecond, 4*time.Millisecond
+	if h.Waiters != nil {
+		poll, maxPoll = 10*time.Millisecond, 100*time.Millisecond
+	}
+	pending := func() (answer, string) {
+		// Queued or sending: the retry is answered from this action.
+		return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
+	}
 	for {
-		switch a.Status {
-		case herald.StatusDelivered:
-			return answer{OK: true, Result: result(a, method)}, "delivered"
-		case herald.StatusDenied:
-			return denied(a), "denied"
-		case herald.StatusFailed:
-			return telegramError(a), "failed"
-		case herald.StatusCancelled, herald.StatusExpired:
-			return badRequest("herald.action_" + string(a.Status) + ": the action was " + string(a.Status) + " in Herald"), "refused"
-		case herald.StatusPendingApproval:
-			return h.deferred(tok, a, time.Duration(0)), "pending"
-		case herald.StatusScheduled:
-			if until := a.SendAt.Sub(h.Store.Now()); until > time.Second {
-				return h.deferred(tok, a, until), "deferred"
-			}
+		if ans, outcome, ok := h.settled(tok, a, method); ok {
+			return ans, outcome
 		}
 		if !time.Now().Add(poll).Before(deadline) {
-			// Queued or sending: the retry is answered from this action.
-			return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
+			return pending()
 		}
+		var sig <-chan struct{}
+		release := func() {}
+		if h.Waiters != nil {
+			sig, release = h.Waiters.wait(a.ID)
+			// Read after registering: an outcome committed before the
+			// registration is seen here, one after it wakes the wait.
+			next, err := h.Store.GetAction(ctx, tok.Org, a.ID)
+			if err != nil {
+				release()
+				return h.fault(err)
+			}
+			if next.Status != a.Status || !next.UpdatedAt.Equal(a.UpdatedAt) {
+				release()
+				a = next
+				continue
+			}
+		}
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
-			return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
-		case <-time.After(poll):
+			t.Stop()
+			release()
+			return pending()
+		case <-sig:
+		case <-t.C:
 		}
-		// Short polls: a delivery usually lands within milliseconds, and a
-		// poll is one indexed read by primary key.
-		poll = min(poll*2, 4*time.Millisecond)
+		t.Stop()
+		release()
+		poll = min(poll*2, maxPoll)
 		next, err := h.Store.GetAction(ctx, tok.Org, a.ID)
 		if err != nil {
 			return h.fault(err)
 		}
 		a = next
+	}
+}
+
+// Waiters connects the delivery worker's delivery-done notification
+// (delivery.Config.Done) to the facade calls waiting for those actions.
+// The zero value is ready to use; it is safe for concurrent use.
+type Waiters struct {
+	mu sync.Mutex
+	m  map[string]*waiter
+}
+
+type waiter struct {
+	ch chan struct{}
+	n  int
+}
+
+// Done wakes every call waiting for actionID. It never blocks.
+func (ws *Waiters) Done(actionID string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if w, ok := ws.m[actionID]; ok {
+		close(w.ch)
+		delete(ws.m, actionID)
+	}
+}
+
+// wait returns a channel closed at the next Done(actionID), and a release
+// to call when the caller stops waiting.
+func (ws *Waiters) wait(actionID string) (<-chan struct{}, func()) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.m == nil {
+		ws.m = map[string]*waiter{}
+	}
+	w, ok := ws.m[actionID]
+	if !ok {
+		w = &waiter{ch: make(chan struct{})}
+		ws.m[actionID] = w
+	}
+	w.n++
+	return w.ch, func() {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		if w.n--; w.n == 0 && ws.m[actionID] == w {
+			delete(ws.m, actionID)
+		}
 	}
 }
 

@@ -169,8 +169,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if c.SendTimeout >= c.JobLease {
 		return fmt.Errorf("--send-timeout (%s) must be shorter than --job-lease (%s)", c.SendTimeout, c.JobLease)
 	}
+	waiters := &facade.Waiters{} // the worker wakes facade calls waiting for a delivery
 	worker := delivery.New(s, conns, tr.decider(registry), delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
-		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
+		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}, Done: waiters.Done}, log, metrics)
 	authz, err := access.NewEnforcer(ctx, s)
 	if err != nil {
 		return err
@@ -205,6 +206,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		Tokens: botapi.SecretTokens{Store: secretStore, Invalidate: secretStore.Invalidate}, Config: facade.Config{Wait: c.FacadeWait}}
 	// Facade bots' updates (getUpdates, their own webhook), after opt-out processing.
 	bots.Inbound = &facade.Inbound{Store: s, Log: log}
+	if c.Worker {
+		bots.Waiters = waiters
+	}
 	srv.Inbound.Queued = bots.Inbound.Queued
 	httpSrv := &http.Server{
 		Handler:           tr.handler(facade.Mount(srv.Handler(), bots)),
