@@ -23,6 +23,7 @@ const (
 	KindEditMessage   = "edit_message"
 	KindDeleteMessage = "delete_message"
 	KindPinMessage    = "pin_message"
+	KindUnpinMessage  = "unpin_message"
 	KindPostToChannel = "post_to_channel"
 )
 

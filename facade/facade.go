@@ -180,9 +180,9 @@ func tooMany(after int, extra map[string]any) answer {
 var governed = map[string]string{
 	"sendMessage": herald.KindSendMessage, "sendPhoto": herald.KindSendPhoto,
 	"editMessageText": herald.KindEditMessage, "deleteMessage": herald.KindDeleteMessage,
-	"pinChatMessage": herald.KindPinMessage,
-	"sendDocument":   "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
-	"forwardMessages": "", "editMessageCaption": "", "editMessageMedia": "", "unpinChatMessage": "",
+	"pinChatMessage": herald.KindPinMessage, "unpinChatMessage": herald.KindUnpinMessage,
+	"sendDocument": "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
+	"forwardMessages": "", "editMessageCaption": "", "editMessageMedia": "",
 	"unpinAllChatMessages": "", "sendVideo": "", "sendAudio": "", "sendVoice": "", "sendAnimation": "",
 	"sendSticker": "", "sendVideoNote": "", "sendLocation": "", "sendVenue": "", "sendContact": "",
 	"sendPoll": "", "sendDice": "", "sendInvoice": "", "deleteMessages": "", "sendPaidMedia": "",
@@ -763,7 +763,7 @@ func result(a herald.Action, method string) json.RawMessage {
 	if len(rc.Message) > 0 {
 		return rc.Message
 	}
-	if method == "deleteMessage" || method == "pinChatMessage" {
+	if method == "deleteMessage" || method == "pinChatMessage" || method == "unpinChatMessage" {
 		return json.RawMessage("true")
 	}
 	m := map[string]any{"message_id": rc.MessageID, "date": rc.At.Unix(), "chat": chatObject(a.Target)}

@@ -165,6 +165,10 @@ func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery)
 		return d.MessageID, json.RawMessage("true"), c.client.PinChatMessage(ctx, token, PinChatMessageParams{
 			ChatID: d.ChatID, MessageID: d.MessageID, DisableNotification: d.DisableNotification,
 		})
+	case connectors.KindUnpinMessage:
+		return d.MessageID, json.RawMessage("true"), c.client.UnpinChatMessage(ctx, token, UnpinChatMessageParams{
+			ChatID: d.ChatID, MessageID: d.MessageID,
+		})
 	}
 	return 0, nil, fmt.Errorf("unreachable kind %q", d.Kind) // validate rejects it
 }
@@ -212,7 +216,7 @@ func validate(d connectors.Delivery) error {
 		if d.MessageID <= 0 || d.Text == "" {
 			return invalid("invalid_delivery", "edit needs a message id and text")
 		}
-	case connectors.KindDeleteMessage, connectors.KindPinMessage:
+	case connectors.KindDeleteMessage, connectors.KindPinMessage, connectors.KindUnpinMessage:
 		if d.MessageID <= 0 {
 			return invalid("invalid_delivery", "no message id")
 		}

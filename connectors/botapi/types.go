@@ -71,6 +71,13 @@ type PinChatMessageParams struct {
 	DisableNotification bool   `json:"disable_notification,omitempty"`
 }
 
+// UnpinChatMessageParams are unpinChatMessage's parameters (Herald always
+// names the message: unpinning "the most recent" is not an action).
+type UnpinChatMessageParams struct {
+	ChatID    string `json:"chat_id"`
+	MessageID int64  `json:"message_id"`
+}
+
 // APIError is Telegram's answer {"ok":false,...} to one call.
 type APIError struct {
 	Method      string

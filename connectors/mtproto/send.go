@@ -88,6 +88,11 @@ func (c *Connector) do(ctx context.Context, a *account, d connectors.Delivery, p
 			Peer: peer, ID: int(d.MessageID), Silent: d.DisableNotification,
 		})
 		return d.MessageID, methodPin, err
+	case connectors.KindUnpinMessage:
+		_, err := api.MessagesUpdatePinnedMessage(ctx, &tg.MessagesUpdatePinnedMessageRequest{
+			Peer: peer, ID: int(d.MessageID), Unpin: true,
+		})
+		return d.MessageID, methodPin, err
 	}
 	return 0, "", invalid(d, "unsupported_kind", "unreachable: validate accepts the kind")
 }
@@ -162,7 +167,7 @@ func validate(d connectors.Delivery) error {
 		if d.MessageID <= 0 || d.Text == "" {
 			return invalid(d, "invalid_delivery", "edit needs a message id and text")
 		}
-	case connectors.KindDeleteMessage, connectors.KindPinMessage:
+	case connectors.KindDeleteMessage, connectors.KindPinMessage, connectors.KindUnpinMessage:
 		if d.MessageID <= 0 {
 			return invalid(d, "invalid_delivery", "no message id")
 		}

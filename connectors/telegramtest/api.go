@@ -228,7 +228,7 @@ func parse(r *http.Request, bot, method string) (*call, *apiError) {
 		if utf8.RuneCountInString(c.text) > MaxCaptionLength {
 			return nil, badRequest("message caption is too long")
 		}
-	case "deleteMessage", "pinChatMessage":
+	case "deleteMessage", "pinChatMessage", "unpinChatMessage":
 	default:
 		return nil, &apiError{code: 404, desc: "Not Found"}
 	}
@@ -377,6 +377,13 @@ func (s *Server) apply(c *call, now time.Time) (any, *apiError) {
 			return nil, badRequest("message to pin not found")
 		}
 		m.pinned = true
+		return true, nil
+	case "unpinChatMessage":
+		m := msgs[c.messageID]
+		if m == nil || m.deleted {
+			return nil, badRequest("message to unpin not found")
+		}
+		m.pinned = false
 		return true, nil
 	}
 	return nil, &apiError{code: 404, desc: "Not Found"}
