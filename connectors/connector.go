@@ -24,6 +24,7 @@ const (
 	KindDeleteMessage = "delete_message"
 	KindPinMessage    = "pin_message"
 	KindUnpinMessage  = "unpin_message"
+	KindEditCaption   = "edit_caption"
 	KindPostToChannel = "post_to_channel"
 )
 

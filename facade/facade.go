@@ -181,8 +181,9 @@ var governed = map[string]string{
 	"sendMessage": herald.KindSendMessage, "sendPhoto": herald.KindSendPhoto,
 	"editMessageText": herald.KindEditMessage, "deleteMessage": herald.KindDeleteMessage,
 	"pinChatMessage": herald.KindPinMessage, "unpinChatMessage": herald.KindUnpinMessage,
-	"sendDocument": "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
-	"forwardMessages": "", "editMessageCaption": "", "editMessageMedia": "",
+	"editMessageCaption": herald.KindEditCaption,
+	"sendDocument":       "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
+	"forwardMessages": "", "editMessageMedia": "",
 	"unpinAllChatMessages": "", "sendVideo": "", "sendAudio": "", "sendVoice": "", "sendAnimation": "",
 	"sendSticker": "", "sendVideoNote": "", "sendLocation": "", "sendVenue": "", "sendContact": "",
 	"sendPoll": "", "sendDice": "", "sendInvoice": "", "deleteMessages": "", "sendPaidMedia": "",
@@ -459,6 +460,8 @@ func request(tok store.FacadeToken, kind string, p map[string]string, purpose st
 		} else {
 			req.PhotoFileID = photo
 		}
+		req.Caption = p["caption"]
+	case herald.KindEditCaption:
 		req.Caption = p["caption"]
 	}
 	if kind != herald.KindSendMessage && kind != herald.KindSendPhoto && req.MessageID == 0 {

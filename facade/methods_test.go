@@ -47,3 +47,40 @@ func TestUnpinChatMessageIsGoverned(t *testing.T) {
 		}
 	})
 }
+
+// TestEditMessageCaptionIsGoverned: editMessageCaption is an edit_caption
+// action; the bot gets Telegram's Message, the fake's record is the witness,
+// and Telegram's refusal (a message without a caption) passes through.
+func TestEditMessageCaptionIsGoverned(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b, envOpts{})
+		tok := e.facadeToken("shop-bot", herald.RoleOperator, herald.PurposeTransactional, "")
+		e.contact("8009", herald.PurposeTransactional)
+		r := e.bot(tok, "sendPhoto", map[string]any{"chat_id": 8009, "photo": "https://cdn.example/p.jpg", "caption": "Your parcel"})
+		if r.status != http.StatusOK {
+			t.Fatalf("sendPhoto: %d %s", r.status, r.raw)
+		}
+		id := r.num("result", "message_id")
+		r = e.bot(tok, "editMessageCaption", map[string]any{"chat_id": 8009, "message_id": id, "caption": "Your parcel has left"})
+		if r.status != 200 || r.str("result", "caption") != "Your parcel has left" || r.num("result", "message_id") != id {
+			t.Fatalf("editMessageCaption: %d %s", r.status, r.raw)
+		}
+		sent := e.fake.MessagesTo("8009")
+		if len(sent) != 2 || sent[1].Method != "editMessageCaption" || sent[1].Text != "Your parcel has left" || float64(sent[1].MessageID) != id {
+			t.Fatalf("Telegram recorded %+v", sent)
+		}
+		text := e.bot(tok, "sendMessage", map[string]any{"chat_id": 8009, "text": "Plain text"})
+		r = e.bot(tok, "editMessageCaption", map[string]any{"chat_id": 8009, "message_id": text.num("result", "message_id"), "caption": "x"})
+		if r.status != 400 || r.str("description") != "Bad Request: there is no caption in the message to edit" {
+			t.Fatalf("caption of a text message: %d %s", r.status, r.raw)
+		}
+		before := e.snapshot()
+		r = e.bot(tok, "editMessageCaption", map[string]any{"chat_id": 8009, "message_id": id, "caption": "  "})
+		if r.status != 400 || e.snapshot() != before {
+			t.Fatalf("empty caption: %d %s (changed: %v)", r.status, r.raw, e.snapshot() != before)
+		}
+		if k := e.ledgerKinds(); k["action.delivered"] != 3 || k["action.failed"] != 1 {
+			t.Fatalf("ledger: %v", k)
+		}
+	})
+}

@@ -165,6 +165,10 @@ func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery)
 		return d.MessageID, json.RawMessage("true"), c.client.PinChatMessage(ctx, token, PinChatMessageParams{
 			ChatID: d.ChatID, MessageID: d.MessageID, DisableNotification: d.DisableNotification,
 		})
+	case connectors.KindEditCaption:
+		return c.sent(ctx, token, "editMessageCaption", EditMessageCaptionParams{
+			ChatID: d.ChatID, MessageID: d.MessageID, Caption: d.Caption, ParseMode: d.ParseMode,
+		})
 	case connectors.KindUnpinMessage:
 		return d.MessageID, json.RawMessage("true"), c.client.UnpinChatMessage(ctx, token, UnpinChatMessageParams{
 			ChatID: d.ChatID, MessageID: d.MessageID,
@@ -215,6 +219,10 @@ func validate(d connectors.Delivery) error {
 	case connectors.KindEditMessage:
 		if d.MessageID <= 0 || d.Text == "" {
 			return invalid("invalid_delivery", "edit needs a message id and text")
+		}
+	case connectors.KindEditCaption:
+		if d.MessageID <= 0 || d.Caption == "" {
+			return invalid("invalid_delivery", "caption edit needs a message id and a caption")
 		}
 	case connectors.KindDeleteMessage, connectors.KindPinMessage, connectors.KindUnpinMessage:
 		if d.MessageID <= 0 {

@@ -58,6 +58,14 @@ type EditMessageTextParams struct {
 	ParseMode string `json:"parse_mode,omitempty"`
 }
 
+// EditMessageCaptionParams are editMessageCaption's parameters.
+type EditMessageCaptionParams struct {
+	ChatID    string `json:"chat_id"`
+	MessageID int64  `json:"message_id"`
+	Caption   string `json:"caption"`
+	ParseMode string `json:"parse_mode,omitempty"`
+}
+
 // DeleteMessageParams are deleteMessage's parameters.
 type DeleteMessageParams struct {
 	ChatID    string `json:"chat_id"`
