@@ -73,6 +73,9 @@ func TestFacadePassThroughMatchesTelegram(t *testing.T) {
 			{"getMe", `{}`}, {"getChat", `{"chat_id":1}`}, {"getChatMember", `{"chat_id":1,"user_id":2}`},
 			{"getFile", `{"file_id":"x"}`}, {"answerCallbackQuery", `{"callback_query_id":"1"}`},
 			{"sendChatAction", `{"chat_id":1,"action":"typing"}`}, {"noSuchMethod", `{}`},
+			{"getChatAdministrators", `{"chat_id":-1001}`}, {"getChatMemberCount", `{"chat_id":-1001}`},
+			{"getMyCommands", `{}`}, {"setMyCommands", `{"commands":[{"command":"start","description":"Start"}]}`},
+			{"getMe", ``}, {"getChat", `{}`}, {"getChat", `{"chat_id":`},
 		}
 		for _, c := range calls {
 			before := e.snapshot()
@@ -84,6 +87,41 @@ func TestFacadePassThroughMatchesTelegram(t *testing.T) {
 			after := e.snapshot()
 			if after.actions != before.actions || after.ledger != before.ledger {
 				t.Errorf("%s: a forwarded call created actions or ledger entries", c.method)
+			}
+		}
+		// The same with the other encodings the Bot API accepts: a query
+		// string (GET) and a form body.
+		for _, c := range []struct{ method, ct, query, body string }{
+			{"getChat", "", "chat_id=1", ""}, {"getMe", "", "", ""},
+			{"getChat", "application/x-www-form-urlencoded", "", "chat_id=1"},
+			{"sendChatAction", "application/x-www-form-urlencoded", "", "chat_id=1&action=typing"},
+		} {
+			method := "POST"
+			if c.body == "" {
+				method = "GET"
+			}
+			path := "/" + c.method
+			if c.query != "" {
+				path += "?" + c.query
+			}
+			wantReq, _ := http.NewRequest(method, e.fake.URL()+"/bot"+e.botTok+path, strings.NewReader(c.body))
+			gotReq, _ := http.NewRequest(method, e.srv.URL+"/bot"+tok+path, strings.NewReader(c.body))
+			var answers [2]reply
+			for i, req := range []*http.Request{wantReq, gotReq} {
+				if c.ct != "" {
+					req.Header.Set("Content-Type", c.ct)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				answers[i] = reply{status: res.StatusCode, raw: raw}
+			}
+			if answers[0].status != answers[1].status || !jsonEqual(answers[0].raw, answers[1].raw) {
+				t.Errorf("%s %s?%s %s: facade %d %s, Telegram %d %s", method, c.method, c.query, c.body,
+					answers[1].status, answers[1].raw, answers[0].status, answers[0].raw)
 			}
 		}
 	})
