@@ -329,3 +329,23 @@ func TestGrammYLongPollingThroughTheFacade(t *testing.T) {
 		}
 	})
 }
+
+// TestErasureDeletesQueuedUpdates: a person's messages waiting for the bot
+// are deleted when the person is erased; other people's stay.
+func TestErasureDeletesQueuedUpdates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		e := newEnv(t, b, envOpts{})
+		tok := e.facadeToken("shop-bot", herald.RoleOperator, herald.PurposeTransactional, "")
+		gone := e.contact("7101", herald.PurposeTransactional)
+		e.contact("7102", herald.PurposeTransactional)
+		e.userSays(t, 401, 7101, "my address is 1 Main St")
+		e.userSays(t, 402, 7102, "hello")
+		if r := e.do("DELETE", "/v1/contacts/"+gone, e.officer, nil); r.status >= 300 {
+			t.Fatalf("erase: %d %s", r.status, r.raw)
+		}
+		ids, texts := updateTexts(t, e.bot(tok, "getUpdates", nil))
+		if len(ids) != 1 || ids[0] != 402 || texts[0] != "hello" {
+			t.Fatalf("after erasure: %v %v", ids, texts)
+		}
+	})
+}
