@@ -84,11 +84,13 @@ const (
 	KindEditMessage   = "edit_message"
 	KindDeleteMessage = "delete_message"
 	KindPinMessage    = "pin_message"
+	KindUnpinMessage  = "unpin_message"
+	KindEditCaption   = "edit_caption"
 	KindPostToChannel = "post_to_channel"
 )
 
 // Kinds lists every action kind.
-var Kinds = []string{KindSendMessage, KindSendPhoto, KindEditMessage, KindDeleteMessage, KindPinMessage, KindPostToChannel}
+var Kinds = []string{KindSendMessage, KindSendPhoto, KindEditMessage, KindDeleteMessage, KindPinMessage, KindUnpinMessage, KindEditCaption, KindPostToChannel}
 
 // Content is what an action sends, after rendering. It is personal data and
 // lives only in the action row (and, later, the ledger's payload table); it

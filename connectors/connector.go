@@ -23,6 +23,8 @@ const (
 	KindEditMessage   = "edit_message"
 	KindDeleteMessage = "delete_message"
 	KindPinMessage    = "pin_message"
+	KindUnpinMessage  = "unpin_message"
+	KindEditCaption   = "edit_caption"
 	KindPostToChannel = "post_to_channel"
 )
 

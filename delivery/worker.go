@@ -87,6 +87,11 @@ type Config struct {
 	// holds the account's lease, so rate limits hold across processes
 	// (see connectors/ratelimit and docs/connectors.md).
 	AccountLease ratelimit.Lease
+	// Done, when set, is called with the action id after each job was
+	// processed (delivered, failed, rescheduled or denied at send time;
+	// the outcome is committed). It must not block: the Bot API facade
+	// wakes the call waiting for that action with it (facade.Waiters).
+	Done func(actionID string)
 }
 
 func (c *Config) defaults() {
@@ -317,6 +322,9 @@ func (w *Worker) processLogged(ctx context.Context, j store.Job) {
 	ctx, span := telemetry.StartJobSpan(ctx, j.TraceParent, j.ActionID, j.Attempts, j.RunAt)
 	err := w.process(ctx, j)
 	telemetry.EndSpan(span, err)
+	if w.cfg.Done != nil {
+		w.cfg.Done(j.ActionID)
+	}
 	if err != nil {
 		w.log.Error("deliver action", "action", j.ActionID, "err", err)
 		// Leave the lease to expire: an error that is not a database fault

@@ -46,6 +46,8 @@ const (
 	flowSecrets  = "Secret store (Vault or encrypted local file)"
 	flowLogs     = "Technical logs (stderr, the operator's log pipeline)"
 	flowAuditor  = "Auditors (ledger exports, DPIA)"
+	// flowFacadeBot: updates handed to a bot governed by the Bot API facade.
+	flowFacadeBot = "The organisation's own bot (Bot API facade: getUpdates or its webhook)"
 )
 
 const basisCounted = "counted"
@@ -91,6 +93,11 @@ var categories = []category{
 		purpose:  "Answer a bot's retried call from the action its first attempt created, so a retry never sends twice.",
 		resource: "actions", bases: []string{basisCounted}, flows: nil,
 		retention: retFacadeCalls, subjects: "contacts", pseudonymous: true},
+	{id: "facade_updates", name: "Inbound updates queued for Bot API facade bots", storage: []string{"facade_updates"},
+		fields:   []Field{{Name: "payload"}, {Name: "chat_id"}},
+		purpose:  "Hand a person's messages to the organisation's own bot (getUpdates or its webhook) after Herald recorded the opt-outs they carry.",
+		resource: "accounts", bases: []string{basisCounted}, flows: []string{flowFacadeBot},
+		retention: retFacadeCalls, subjects: "contacts"},
 	{id: "decisions", name: "Policy decisions and their inputs", storage: []string{"decision_records", "actions"},
 		fields:   []Field{{Name: "decision"}, {Name: "input"}},
 		purpose:  "Explain and replay every automated decision (Art. 22 human review).",
@@ -131,7 +138,7 @@ var categories = []category{
 // nonPersonal are live tables that hold no personal data (configuration,
 // queue state, hashes): declared so they are not reported as undeclared.
 var nonPersonal = []string{
-	"orgs", "accounts", "jobs", "ledger_heads", "policy_bundles", "access_version", "account_leases",
+	"orgs", "accounts", "facade_webhooks", "jobs", "ledger_heads", "policy_bundles", "access_version", "account_leases",
 	"approval_stages", "org_policy_params", "schema_migrations", "dpia_plans",
 	"org_retention", "retention_runs", "segments", "campaigns", "send_counters",
 }

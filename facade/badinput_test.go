@@ -17,8 +17,8 @@ import (
 
 // snapshot is everything a facade call could change.
 type snapshot struct {
-	actions, ledger, sent, calls int
-	stats                        string
+	actions, ledger, sent, calls, hooks int
+	stats                               string
 }
 
 func (e *env) snapshot() snapshot {
@@ -33,6 +33,9 @@ func (e *env) snapshot() snapshot {
 		e.t.Fatal(err)
 	}
 	if s.calls, err = store.CountForTest(ctx, e.s, "SELECT count(*) FROM facade_calls"); err != nil {
+		e.t.Fatal(err)
+	}
+	if s.hooks, err = store.CountForTest(ctx, e.s, "SELECT count(*) FROM facade_webhooks"); err != nil {
 		e.t.Fatal(err)
 	}
 	s.sent = len(e.fake.Messages())
@@ -70,6 +73,9 @@ func TestFacadePassThroughMatchesTelegram(t *testing.T) {
 			{"getMe", `{}`}, {"getChat", `{"chat_id":1}`}, {"getChatMember", `{"chat_id":1,"user_id":2}`},
 			{"getFile", `{"file_id":"x"}`}, {"answerCallbackQuery", `{"callback_query_id":"1"}`},
 			{"sendChatAction", `{"chat_id":1,"action":"typing"}`}, {"noSuchMethod", `{}`},
+			{"getChatAdministrators", `{"chat_id":-1001}`}, {"getChatMemberCount", `{"chat_id":-1001}`},
+			{"getMyCommands", `{}`}, {"setMyCommands", `{"commands":[{"command":"start","description":"Start"}]}`},
+			{"getMe", ``}, {"getChat", `{}`}, {"getChat", `{"chat_id":`},
 		}
 		for _, c := range calls {
 			before := e.snapshot()
@@ -81,6 +87,41 @@ func TestFacadePassThroughMatchesTelegram(t *testing.T) {
 			after := e.snapshot()
 			if after.actions != before.actions || after.ledger != before.ledger {
 				t.Errorf("%s: a forwarded call created actions or ledger entries", c.method)
+			}
+		}
+		// The same with the other encodings the Bot API accepts: a query
+		// string (GET) and a form body.
+		for _, c := range []struct{ method, ct, query, body string }{
+			{"getChat", "", "chat_id=1", ""}, {"getMe", "", "", ""},
+			{"getChat", "application/x-www-form-urlencoded", "", "chat_id=1"},
+			{"sendChatAction", "application/x-www-form-urlencoded", "", "chat_id=1&action=typing"},
+		} {
+			method := "POST"
+			if c.body == "" {
+				method = "GET"
+			}
+			path := "/" + c.method
+			if c.query != "" {
+				path += "?" + c.query
+			}
+			wantReq, _ := http.NewRequest(method, e.fake.URL()+"/bot"+e.botTok+path, strings.NewReader(c.body))
+			gotReq, _ := http.NewRequest(method, e.srv.URL+"/bot"+tok+path, strings.NewReader(c.body))
+			var answers [2]reply
+			for i, req := range []*http.Request{wantReq, gotReq} {
+				if c.ct != "" {
+					req.Header.Set("Content-Type", c.ct)
+				}
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				answers[i] = reply{status: res.StatusCode, raw: raw}
+			}
+			if answers[0].status != answers[1].status || !jsonEqual(answers[0].raw, answers[1].raw) {
+				t.Errorf("%s %s?%s %s: facade %d %s, Telegram %d %s", method, c.method, c.query, c.body,
+					answers[1].status, answers[1].raw, answers[0].status, answers[0].raw)
 			}
 		}
 	})
@@ -149,7 +190,10 @@ func TestFacadeBadInputChangesNothing(t *testing.T) {
 			{"oversize body", "POST", "/bot" + op + "/sendMessage", mw2.FormDataContentType(), oversize.Bytes(), 413, "Request Entity Too Large"},
 			{"file upload", "POST", "/bot" + op + "/sendPhoto", mw.FormDataContentType(), upload.Bytes(), 400, "Bad Request: file uploads are not accepted through Herald; send a file_id or an HTTP URL"},
 			{"governed without a kind", "POST", "/bot" + op + "/sendDocument", "application/json", []byte(`{"chat_id":7007,"document":"abc"}`), 400, "Bad Request: sendDocument is governed by Herald and has no Herald action kind yet; it was not sent"},
-			{"inbound", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"https://bot.example/hook"}`), 403, ""},
+			{"logOut", "POST", "/bot" + op + "/logOut", "application/json", []byte(`{}`), 403, ""},
+			{"webhook over http", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"ftp://bot.example/hook"}`), 400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"},
+			{"bad webhook secret", "POST", "/bot" + op + "/setWebhook", "application/json", []byte(`{"url":"https://bot.example/hook","secret_token":"a b"}`), 400, "Bad Request: secret token contains unallowed characters"},
+			{"bad getUpdates offset", "POST", "/bot" + op + "/getUpdates", "application/json", []byte(`{"offset":"x"}`), 400, "Bad Request: offset must be a Number"},
 			{"role-gated method", "POST", "/bot" + op + "/leaveChat", "application/json", []byte(`{"chat_id":-100123}`), 403, "Forbidden: herald.facade.method_role: leaveChat needs a token of role admin"},
 			{"unknown purpose header", "POST", "/bot" + op + "/sendMessage", "application/json", []byte(`{"chat_id":7007,"text":"hi"}`), 400, ""},
 			{"bad content type", "POST", "/bot" + op + "/sendMessage", "text/plain", []byte(`chat_id=1`), 400, "Bad Request: unsupported Content-Type"},

@@ -39,6 +39,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -120,12 +121,19 @@ type Handler struct {
 	// Calls counts calls by method (known methods only) and outcome; nil
 	// disables it. Create it with NewMetrics.
 	Calls *prometheus.CounterVec
+	// Inbound serves setWebhook, deleteWebhook, getWebhookInfo and
+	// getUpdates from Herald's queue of processed updates; nil refuses them.
+	Inbound *Inbound
+	// Waiters, when the delivery worker runs in this process and calls
+	// Waiters.Done (delivery.Config.Done), wakes a governed call the moment
+	// its delivery is recorded instead of polling for it.
+	Waiters *Waiters
 }
 
 // NewMetrics registers the facade's call counter on reg.
 func NewMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_facade_calls_total",
-		Help: "Bot API facade calls by method and outcome (delivered, denied, deferred, pending, failed, forwarded, refused, error)."},
+		Help: "Bot API facade calls by method and outcome (delivered, denied, deferred, pending, failed, forwarded, inbound, refused, error)."},
 		[]string{"method", "outcome"})
 	if err := reg.Register(c); err != nil {
 		return nil, err
@@ -172,18 +180,22 @@ func tooMany(after int, extra map[string]any) answer {
 var governed = map[string]string{
 	"sendMessage": herald.KindSendMessage, "sendPhoto": herald.KindSendPhoto,
 	"editMessageText": herald.KindEditMessage, "deleteMessage": herald.KindDeleteMessage,
-	"pinChatMessage": herald.KindPinMessage,
-	"sendDocument":   "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
-	"forwardMessages": "", "editMessageCaption": "", "editMessageMedia": "", "unpinChatMessage": "",
+	"pinChatMessage": herald.KindPinMessage, "unpinChatMessage": herald.KindUnpinMessage,
+	"editMessageCaption": herald.KindEditCaption,
+	"sendDocument":       "", "sendMediaGroup": "", "copyMessage": "", "copyMessages": "", "forwardMessage": "",
+	"forwardMessages": "", "editMessageMedia": "",
 	"unpinAllChatMessages": "", "sendVideo": "", "sendAudio": "", "sendVoice": "", "sendAnimation": "",
 	"sendSticker": "", "sendVideoNote": "", "sendLocation": "", "sendVenue": "", "sendContact": "",
 	"sendPoll": "", "sendDice": "", "sendInvoice": "", "deleteMessages": "", "sendPaidMedia": "",
 	"editMessageReplyMarkup": "", "editMessageLiveLocation": "", "stopPoll": "",
 }
 
-// inbound methods change where updates go; through the facade they would
-// bypass Herald's opt-out processing, so they are refused.
-var inbound = map[string]bool{"setWebhook": true, "deleteWebhook": true, "getUpdates": true, "logOut": true, "close": true}
+// inbound methods are about where updates go. With Handler.Inbound set,
+// Herald answers them from its own queue of processed updates (inbound.go);
+// forwarded to Telegram they would bypass opt-out processing, so they never
+// are. logOut and close would log Herald's own bot out: always refused.
+var inbound = map[string]bool{"setWebhook": true, "deleteWebhook": true, "getUpdates": true, "getWebhookInfo": true,
+	"logOut": true, "close": true}
 
 // known is the metric label of a method: bounded, never caller-chosen text.
 func known(method string) string {
@@ -247,8 +259,16 @@ func (h *Handler) serve(r *http.Request) (answer, string, string) {
 		return tooMany(retryAfterUnavailable, nil), label, "error"
 	}
 	if inbound[method] {
-		return fail(http.StatusForbidden, "Forbidden: herald.facade.inbound: "+method+
-			" is not available through Herald; updates reach the bot through Herald's webhook (docs/facade.md)", nil), label, "refused"
+		if h.Inbound == nil || method == "logOut" || method == "close" {
+			return fail(http.StatusForbidden, "Forbidden: herald.facade.inbound: "+method+
+				" is not available through Herald; updates reach the bot through Herald's webhook (docs/facade.md)", nil), label, "refused"
+		}
+		params, perr := h.params(r)
+		if perr != nil {
+			return *perr, label, "refused"
+		}
+		a, outcome := h.inboundCall(ctx, tok, method, params)
+		return a, label, outcome
 	}
 	kind, isGoverned := governed[method]
 	if !isGoverned {
@@ -441,6 +461,8 @@ func request(tok store.FacadeToken, kind string, p map[string]string, purpose st
 			req.PhotoFileID = photo
 		}
 		req.Caption = p["caption"]
+	case herald.KindEditCaption:
+		req.Caption = p["caption"]
 	}
 	if kind != herald.KindSendMessage && kind != herald.KindSendPhoto && req.MessageID == 0 {
 		a := badRequest("message identifier is not specified")
@@ -496,11 +518,19 @@ func (h *Handler) governed(ctx context.Context, r *http.Request, tok store.Facad
 	if err != nil {
 		return h.submitError(err)
 	}
-	if err := h.Store.RecordFacadeCall(ctx, tok, hash, res.Action.ID); err != nil {
-		// The action stands; only the retry shortcut is lost (the
-		// idempotency key still finds it for the first generation).
-		h.log().Warn("facade: record call", "action", res.Action.ID, "err", err)
-	}
+	// The call's hash is recorded while the delivery is awaited (one
+	// write off the critical path), and before the bot is answered, so its
+	// retry always finds this action.
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		if err := h.Store.RecordFacadeCall(context.WithoutCancel(ctx), tok, hash, res.Action.ID); err != nil {
+			// The action stands; only the retry shortcut is lost (the
+			// idempotency key still finds it for the first generation).
+			h.log().Warn("facade: record call", "action", res.Action.ID, "err", err)
+		}
+	}()
+	defer func() { <-recorded }()
 	return h.await(ctx, tok, res.Action, method)
 }
 
@@ -551,45 +581,130 @@ func (h *Handler) submitError(err error) (answer, string) {
 	return badRequest(he.Message), "refused"
 }
 
+// settled answers from an action whose outcome the bot can be told now
+// (finished, denied, held, or deferred by more than a second).
+func (h *Handler) settled(tok store.FacadeToken, a herald.Action, method string) (answer, string, bool) {
+	switch a.Status {
+	case herald.StatusDelivered:
+		return answer{OK: true, Result: result(a, method)}, "delivered", true
+	case herald.StatusDenied:
+		return denied(a), "denied", true
+	case herald.StatusFailed:
+		return telegramError(a), "failed", true
+	case herald.StatusCancelled, herald.StatusExpired:
+		return badRequest("herald.action_" + string(a.Status) + ": the action was " + string(a.Status) + " in Herald"), "refused", true
+	case herald.StatusPendingApproval:
+		return h.deferred(tok, a, time.Duration(0)), "pending", true
+	case herald.StatusScheduled:
+		if until := a.SendAt.Sub(h.Store.Now()); until > time.Second {
+			return h.deferred(tok, a, until), "deferred", true
+		}
+	}
+	return answer{}, "", false
+}
+
 // await answers from a (possibly in-flight) action: it waits, bounded, for
-// a scheduled action that is due to finish, and maps its outcome.
+// a scheduled action that is due to finish, and maps its outcome. With
+// Waiters, the worker's delivery-done notification wakes it at once and
+// polling is only the fallback for a worker in another process; without,
+// it polls with short intervals.
 func (h *Handler) await(ctx context.Context, tok store.FacadeToken, a herald.Action, method string) (answer, string) {
 	deadline := time.Now().Add(h.wait())
-	poll := 500 * time.Microsecond
+	poll, maxPoll := 500*time.Microsecond, 4*time.Millisecond
+	if h.Waiters != nil {
+		poll, maxPoll = 10*time.Millisecond, 100*time.Millisecond
+	}
+	pending := func() (answer, string) {
+		// Queued or sending: the retry is answered from this action.
+		return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
+	}
 	for {
-		switch a.Status {
-		case herald.StatusDelivered:
-			return answer{OK: true, Result: result(a, method)}, "delivered"
-		case herald.StatusDenied:
-			return denied(a), "denied"
-		case herald.StatusFailed:
-			return telegramError(a), "failed"
-		case herald.StatusCancelled, herald.StatusExpired:
-			return badRequest("herald.action_" + string(a.Status) + ": the action was " + string(a.Status) + " in Herald"), "refused"
-		case herald.StatusPendingApproval:
-			return h.deferred(tok, a, time.Duration(0)), "pending"
-		case herald.StatusScheduled:
-			if until := a.SendAt.Sub(h.Store.Now()); until > time.Second {
-				return h.deferred(tok, a, until), "deferred"
-			}
+		if ans, outcome, ok := h.settled(tok, a, method); ok {
+			return ans, outcome
 		}
 		if !time.Now().Add(poll).Before(deadline) {
-			// Queued or sending: the retry is answered from this action.
-			return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
+			return pending()
 		}
+		var sig <-chan struct{}
+		release := func() {}
+		if h.Waiters != nil {
+			sig, release = h.Waiters.wait(a.ID)
+			// Read after registering: an outcome committed before the
+			// registration is seen here, one after it wakes the wait.
+			next, err := h.Store.GetAction(ctx, tok.Org, a.ID)
+			if err != nil {
+				release()
+				return h.fault(err)
+			}
+			if next.Status != a.Status || !next.UpdatedAt.Equal(a.UpdatedAt) {
+				release()
+				a = next
+				continue
+			}
+		}
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
-			return tooMany(retryAfterPending, map[string]any{"herald_action_id": a.ID}), "pending"
-		case <-time.After(poll):
+			t.Stop()
+			release()
+			return pending()
+		case <-sig:
+		case <-t.C:
 		}
-		// Short polls: a delivery usually lands within milliseconds, and a
-		// poll is one indexed read by primary key.
-		poll = min(poll*2, 4*time.Millisecond)
+		t.Stop()
+		release()
+		poll = min(poll*2, maxPoll)
 		next, err := h.Store.GetAction(ctx, tok.Org, a.ID)
 		if err != nil {
 			return h.fault(err)
 		}
 		a = next
+	}
+}
+
+// Waiters connects the delivery worker's delivery-done notification
+// (delivery.Config.Done) to the facade calls waiting for those actions.
+// The zero value is ready to use; it is safe for concurrent use.
+type Waiters struct {
+	mu sync.Mutex
+	m  map[string]*waiter
+}
+
+type waiter struct {
+	ch chan struct{}
+	n  int
+}
+
+// Done wakes every call waiting for actionID. It never blocks.
+func (ws *Waiters) Done(actionID string) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if w, ok := ws.m[actionID]; ok {
+		close(w.ch)
+		delete(ws.m, actionID)
+	}
+}
+
+// wait returns a channel closed at the next Done(actionID), and a release
+// to call when the caller stops waiting.
+func (ws *Waiters) wait(actionID string) (<-chan struct{}, func()) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.m == nil {
+		ws.m = map[string]*waiter{}
+	}
+	w, ok := ws.m[actionID]
+	if !ok {
+		w = &waiter{ch: make(chan struct{})}
+		ws.m[actionID] = w
+	}
+	w.n++
+	return w.ch, func() {
+		ws.mu.Lock()
+		defer ws.mu.Unlock()
+		if w.n--; w.n == 0 && ws.m[actionID] == w {
+			delete(ws.m, actionID)
+		}
 	}
 }
 
@@ -651,7 +766,7 @@ func result(a herald.Action, method string) json.RawMessage {
 	if len(rc.Message) > 0 {
 		return rc.Message
 	}
-	if method == "deleteMessage" || method == "pinChatMessage" {
+	if method == "deleteMessage" || method == "pinChatMessage" || method == "unpinChatMessage" {
 		return json.RawMessage("true")
 	}
 	m := map[string]any{"message_id": rc.MessageID, "date": rc.At.Unix(), "chat": chatObject(a.Target)}

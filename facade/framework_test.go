@@ -99,6 +99,27 @@ func installFrameworks() (string, error) {
 // its JSON line.
 func (e *env) runBot(t *testing.T, step, token string, args ...string) map[string]any {
 	t.Helper()
+	dst := botScript(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{dst, step, token}, args...)...)
+	cmd.Env = append(os.Environ(), "HERALD_API_ROOT="+e.srv.URL)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("node %s: %v\n%s", step, err, stderr.String())
+	}
+	var v map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
+		t.Fatalf("node %s printed %q: %v", step, stdout.String(), err)
+	}
+	return v
+}
+
+// botScript installs the frameworks and returns the path of bot.mjs beside
+// them (it must resolve the packages from the cache directory).
+func botScript(t *testing.T) string {
+	t.Helper()
 	dir := frameworks(t)
 	script, err := filepath.Abs("testdata/npm/bot.mjs")
 	if err != nil {
@@ -119,20 +140,7 @@ func (e *env) runBot(t *testing.T, step, token string, args ...string) map[strin
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", append([]string{dst, step, token}, args...)...)
-	cmd.Env = append(os.Environ(), "HERALD_API_ROOT="+e.srv.URL)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node %s: %v\n%s", step, err, stderr.String())
-	}
-	var v map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &v); err != nil {
-		t.Fatalf("node %s printed %q: %v", step, stdout.String(), err)
-	}
-	return v
+	return dst
 }
 
 func field(v map[string]any, path ...string) any {

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,6 +26,12 @@ type Inbound struct {
 	// (Telegram executes it), because the opted-out person must get the
 	// confirmation even though policy now denies every send to them.
 	Reply string
+	// Queued, if set, is called after an update was processed and queued
+	// for the account's Bot API facade bot (package facade wakes its
+	// getUpdates long polls and webhook forwarder). The update is queued in
+	// the same transaction as the opt-out it caused, so a bot never sees a
+	// /stop that Herald did not record.
+	Queued func(acc herald.Account)
 }
 
 // DefaultOptOutKeywords cover the languages Herald's users write in most.
@@ -76,7 +84,12 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 		return
 	}
 	var u tgUpdate
-	if err := json.NewDecoder(&textReader{r: http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)}).Decode(&u); err != nil {
+	raw, err := io.ReadAll(&textReader{r: http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes)})
+	if err != nil {
+		writeProblem(c, jsonError(err))
+		return
+	}
+	if err := json.Unmarshal(raw, &u); err != nil {
 		writeProblem(c, jsonError(err))
 		return
 	}
@@ -84,10 +97,13 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	reply, err := s.handleUpdate(ctx, acc, u)
+	reply, queued, err := s.handleUpdate(ctx, acc, u, raw)
 	if err != nil {
 		writeProblem(c, err)
 		return
+	}
+	if queued && s.Inbound.Queued != nil {
+		s.Inbound.Queued(acc)
 	}
 	if reply != nil {
 		c.JSON(http.StatusOK, reply)
@@ -96,11 +112,18 @@ func (s *Server) telegramWebhook(c *gin.Context) {
 	c.Status(http.StatusOK)
 }
 
-// handleUpdate records what an update means for consent. It returns a Bot
-// API method call to answer with, if any.
-func (s *Server) handleUpdate(ctx context.Context, acc herald.Account, u tgUpdate) (gin.H, error) {
+// handleUpdate records what an update means for consent and queues it,
+// processed, for the account's facade bot (if it has one). It returns a Bot
+// API method call to answer with, if any, and whether the update was queued.
+func (s *Server) handleUpdate(ctx context.Context, acc herald.Account, u tgUpdate, raw []byte) (gin.H, bool, error) {
 	var reply gin.H
+	var queued bool
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		kind, chat := updateKind(raw)
+		var err error
+		if queued, err = tx.EnqueueFacadeUpdate(ctx, acc, u.UpdateID, kind, chat, raw); err != nil {
+			return err
+		}
 		switch {
 		case u.Message != nil && u.Message.Chat.Type == "private":
 			m := u.Message
@@ -157,7 +180,40 @@ func (s *Server) handleUpdate(ctx context.Context, acc herald.Account, u tgUpdat
 		}
 		return nil
 	})
-	return reply, err
+	return reply, queued && err == nil, err
+}
+
+// updateKind names an update's type (its one field besides update_id) and
+// the chat it came from, if any (erasure finds a person's queued updates by it).
+func updateKind(raw []byte) (kind, chat string) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return "unknown", ""
+	}
+	for k := range fields {
+		if k != "update_id" {
+			kind = k
+			break
+		}
+	}
+	var v struct {
+		Chat *struct {
+			ID int64 `json:"id"`
+		} `json:"chat"`
+		From *struct {
+			ID int64 `json:"id"`
+		} `json:"from"`
+	}
+	if kind == "" || json.Unmarshal(fields[kind], &v) != nil {
+		return cmp.Or(kind, "unknown"), ""
+	}
+	switch {
+	case v.Chat != nil:
+		chat = strconv.FormatInt(v.Chat.ID, 10)
+	case v.From != nil:
+		chat = strconv.FormatInt(v.From.ID, 10)
+	}
+	return kind, chat
 }
 
 func appendContactEntry(ctx context.Context, tx *store.Tx, acc herald.Account, contact, kind string, attrs map[string]any) error {

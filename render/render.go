@@ -64,7 +64,7 @@ func Render(kind string, c herald.Content) (Rendered, error) {
 			add("message_id", "is required: the id of the message to edit")
 		}
 		if kind != herald.KindEditMessage && c.MessageID != 0 {
-			add("message_id", "is only valid for edit_message, delete_message and pin_message")
+			add("message_id", "is only valid for edit_message, delete_message, pin_message and unpin_message")
 		}
 	case herald.KindSendPhoto:
 		body, bodyField, limit = c.Caption, "caption", MaxCaptionLength
@@ -85,9 +85,20 @@ func Render(kind string, c herald.Content) (Rendered, error) {
 			add("text", "send_photo has a caption, not a text")
 		}
 		if c.MessageID != 0 {
-			add("message_id", "is only valid for edit_message, delete_message and pin_message")
+			add("message_id", "is only valid for edit_message, delete_message, pin_message and unpin_message")
 		}
-	case herald.KindDeleteMessage, herald.KindPinMessage:
+	case herald.KindEditCaption:
+		body, bodyField, limit = c.Caption, "caption", MaxCaptionLength
+		if strings.TrimSpace(c.Caption) == "" {
+			add("caption", "is required for %s", kind)
+		}
+		if c.MessageID <= 0 {
+			add("message_id", "is required: the id of the message whose caption to edit")
+		}
+		if c.Text != "" || c.PhotoURL != "" || c.PhotoFileID != "" {
+			add("kind", "%s carries a caption only", kind)
+		}
+	case herald.KindDeleteMessage, herald.KindPinMessage, herald.KindUnpinMessage:
 		if c.MessageID <= 0 {
 			add("message_id", "is required: the id of the message to %s", strings.TrimSuffix(kind, "_message"))
 		}

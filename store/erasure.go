@@ -99,6 +99,10 @@ func (t *Tx) ErasePerson(ctx context.Context, org, contactID string) (ErasureRep
 		org, c.ID, c.ChatID); err != nil {
 		return rep, fmt.Errorf("erase contact %q: facade calls: %w", contactID, err)
 	}
+	// Updates the person sent, waiting for a facade bot (their messages).
+	if _, err := t.q.exec(ctx, `DELETE FROM facade_updates WHERE org_id = $1 AND chat_id = $2 AND chat_id <> ''`, org, c.ChatID); err != nil {
+		return rep, fmt.Errorf("erase contact %q: facade updates: %w", contactID, err)
+	}
 	n, err := t.q.exec(ctx, `UPDATE actions SET content = '{}', target = $4, receipt = `+receipt+`, updated_at = $5
 		WHERE `+addressed, org, c.ID, c.ChatID, ErasedTarget, t.now())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -213,6 +214,248 @@ func (q *queries) PruneFacadeCalls(ctx context.Context, before time.Time) (int64
 	n, err := q.q.exec(ctx, `DELETE FROM facade_calls WHERE created_at < $1`, before.Add(-FacadeCallHorizon))
 	if err != nil {
 		return 0, fmt.Errorf("prune facade calls: %w", err)
+	}
+	return n, nil
+}
+
+// FacadeWebhook is the URL a bot registered with setWebhook through the
+// facade: Herald forwards each update to it after processing opt-outs.
+type FacadeWebhook struct {
+	Org     string
+	Account string
+	TokenID string
+	URL     string
+	// SecretToken is the bot's own secret_token, sent back to it in
+	// X-Telegram-Bot-Api-Secret-Token; never logged or answered.
+	SecretToken    string
+	MaxConnections int
+	// AllowedUpdates is the bot's allowed_updates (nil = Telegram's default).
+	AllowedUpdates   []string
+	CreatedAt        time.Time
+	LastErrorAt      *time.Time
+	LastErrorMessage string
+}
+
+// FacadeUpdate is an update Herald processed, waiting for the bot.
+type FacadeUpdate struct {
+	Account  string
+	UpdateID int64
+	Kind     string
+	Payload  []byte
+	Received time.Time
+}
+
+// SetFacadeWebhook registers (or replaces) an account's webhook. With
+// dropPending, the updates waiting for the bot are dropped, as Telegram's
+// drop_pending_updates does.
+func (s *Store) SetFacadeWebhook(ctx context.Context, w FacadeWebhook, dropPending bool) error {
+	allowed := ""
+	if w.AllowedUpdates != nil {
+		allowed = `["` + strings.Join(w.AllowedUpdates, `","`) + `"]`
+		if len(w.AllowedUpdates) == 0 {
+			allowed = "[]"
+		}
+	}
+	return s.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.q.exec(ctx, `INSERT INTO facade_webhooks (account_id, org_id, token_id, url, secret_token, max_connections,
+				allowed_updates, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (account_id) DO UPDATE SET token_id = excluded.token_id, url = excluded.url,
+				secret_token = excluded.secret_token, max_connections = excluded.max_connections,
+				allowed_updates = excluded.allowed_updates, created_at = excluded.created_at,
+				last_error_at = NULL, last_error_message = ''`,
+			w.Account, w.Org, w.TokenID, w.URL, w.SecretToken, w.MaxConnections, allowed, tx.now()); err != nil {
+			return fmt.Errorf("set facade webhook: %w", err)
+		}
+		if dropPending {
+			return tx.dropFacadeUpdates(ctx, w.Org, w.Account)
+		}
+		return nil
+	})
+}
+
+// DeleteFacadeWebhook removes an account's webhook; it reports whether
+// there was one.
+func (s *Store) DeleteFacadeWebhook(ctx context.Context, org, account string, dropPending bool) (bool, error) {
+	var existed bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		n, err := tx.q.exec(ctx, `DELETE FROM facade_webhooks WHERE org_id = $1 AND account_id = $2`, org, account)
+		if err != nil {
+			return fmt.Errorf("delete facade webhook: %w", err)
+		}
+		existed = n > 0
+		if dropPending {
+			return tx.dropFacadeUpdates(ctx, org, account)
+		}
+		return nil
+	})
+	return existed, err
+}
+
+func (q *queries) dropFacadeUpdates(ctx context.Context, org, account string) error {
+	if _, err := q.q.exec(ctx, `DELETE FROM facade_updates WHERE org_id = $1 AND account_id = $2`, org, account); err != nil {
+		return fmt.Errorf("drop facade updates: %w", err)
+	}
+	return nil
+}
+
+// GetFacadeWebhook returns an account's webhook (not found if none).
+func (q *queries) GetFacadeWebhook(ctx context.Context, org, account string) (FacadeWebhook, error) {
+	var w FacadeWebhook
+	var allowed string
+	err := q.q.queryRow(ctx, `SELECT org_id, account_id, token_id, url, secret_token, max_connections, allowed_updates,
+			created_at, last_error_at, last_error_message FROM facade_webhooks WHERE org_id = $1 AND account_id = $2`, org, account).
+		Scan(&w.Org, &w.Account, &w.TokenID, &w.URL, &w.SecretToken, &w.MaxConnections, &allowed, &w.CreatedAt,
+			&w.LastErrorAt, &w.LastErrorMessage)
+	if err != nil {
+		return w, scanNotFound(err, "facade webhook")
+	}
+	if allowed != "" {
+		w.AllowedUpdates = []string{}
+		for _, s := range strings.Split(strings.Trim(allowed, "[]"), ",") {
+			if s = strings.Trim(s, `"`); s != "" {
+				w.AllowedUpdates = append(w.AllowedUpdates, s)
+			}
+		}
+	}
+	return w, nil
+}
+
+// FacadeWebhooks lists every registered webhook (the forwarder's work list).
+func (q *queries) FacadeWebhooks(ctx context.Context) ([]FacadeWebhook, error) {
+	rs, err := q.q.query(ctx, `SELECT org_id, account_id FROM facade_webhooks ORDER BY account_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list facade webhooks: %w", err)
+	}
+	var keys [][2]string
+	for rs.Next() {
+		var k [2]string
+		if err := rs.Scan(&k[0], &k[1]); err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("list facade webhooks: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("list facade webhooks: %w", err)
+	}
+	out := make([]FacadeWebhook, 0, len(keys))
+	for _, k := range keys {
+		w, err := q.GetFacadeWebhook(ctx, k[0], k[1])
+		if herald.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// RecordFacadeWebhookError notes the last failed forward (shown by
+// getWebhookInfo); an empty message clears it.
+func (q *queries) RecordFacadeWebhookError(ctx context.Context, org, account, message string) error {
+	var at *time.Time
+	if message != "" {
+		now := q.now()
+		at = &now
+	}
+	if _, err := q.q.exec(ctx, `UPDATE facade_webhooks SET last_error_at = $3, last_error_message = $4
+		WHERE org_id = $1 AND account_id = $2`, org, account, at, message); err != nil {
+		return fmt.Errorf("record facade webhook error: %w", err)
+	}
+	return nil
+}
+
+// EnqueueFacadeUpdate queues an update Herald has processed for the bot of
+// acc, if the account has an active facade token (otherwise no bot reads
+// it through Herald and nothing is kept). A resent update (same update_id)
+// is queued once. It reports whether the update was queued.
+func (q *queries) EnqueueFacadeUpdate(ctx context.Context, acc herald.Account, updateID int64, kind, chat string, payload []byte) (bool, error) {
+	n, err := q.q.exec(ctx, `INSERT INTO facade_updates (account_id, update_id, org_id, kind, chat_id, payload, received_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM facade_tokens
+			WHERE org_id = $3 AND account_id = $1 AND revoked_at IS NULL)
+		ON CONFLICT (account_id, update_id) DO NOTHING`, acc.ID, updateID, acc.Org, kind, chat, string(payload), q.now())
+	if err != nil {
+		return false, fmt.Errorf("enqueue facade update: %w", err)
+	}
+	return n > 0, nil
+}
+
+// FacadeUpdates returns up to limit queued updates of an account with
+// update_id ≥ offset, as getUpdates does: first, updates before offset are
+// confirmed (deleted). A negative offset takes the last -offset updates and
+// forgets the ones before them.
+func (s *Store) FacadeUpdates(ctx context.Context, org, account string, offset int64, limit int) ([]FacadeUpdate, error) {
+	var out []FacadeUpdate
+	err := s.InTx(ctx, func(tx *Tx) error {
+		if offset < 0 {
+			var from int64
+			err := tx.q.queryRow(ctx, `SELECT update_id FROM facade_updates WHERE org_id = $1 AND account_id = $2
+				ORDER BY update_id DESC LIMIT 1 OFFSET $3`, org, account, -offset-1).Scan(&from)
+			if err != nil && err != errNoRows {
+				return fmt.Errorf("facade updates: %w", err)
+			}
+			if err == errNoRows {
+				from = math.MinInt64
+			}
+			offset = from
+		}
+		if offset != 0 && offset != math.MinInt64 {
+			if _, err := tx.q.exec(ctx, `DELETE FROM facade_updates WHERE org_id = $1 AND account_id = $2 AND update_id < $3`,
+				org, account, offset); err != nil {
+				return fmt.Errorf("confirm facade updates: %w", err)
+			}
+		}
+		rs, err := tx.q.query(ctx, `SELECT account_id, update_id, kind, payload, received_at FROM facade_updates
+			WHERE org_id = $1 AND account_id = $2 ORDER BY update_id LIMIT $3`, org, account, limit)
+		if err != nil {
+			return fmt.Errorf("facade updates: %w", err)
+		}
+		defer rs.Close()
+		out = out[:0]
+		for rs.Next() {
+			var u FacadeUpdate
+			var payload string
+			if err := rs.Scan(&u.Account, &u.UpdateID, &u.Kind, &payload, &u.Received); err != nil {
+				return fmt.Errorf("facade updates: %w", err)
+			}
+			u.Payload = []byte(payload)
+			out = append(out, u)
+		}
+		return rs.Err()
+	})
+	return out, err
+}
+
+// DeleteFacadeUpdate removes one update (forwarded to the bot's webhook).
+func (q *queries) DeleteFacadeUpdate(ctx context.Context, org, account string, updateID int64) error {
+	if _, err := q.q.exec(ctx, `DELETE FROM facade_updates WHERE org_id = $1 AND account_id = $2 AND update_id = $3`,
+		org, account, updateID); err != nil {
+		return fmt.Errorf("delete facade update: %w", err)
+	}
+	return nil
+}
+
+// PendingFacadeUpdates counts an account's queued updates.
+func (q *queries) PendingFacadeUpdates(ctx context.Context, org, account string) (int, error) {
+	var n int
+	if err := q.q.queryRow(ctx, `SELECT count(*) FROM facade_updates WHERE org_id = $1 AND account_id = $2`, org, account).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count facade updates: %w", err)
+	}
+	return n, nil
+}
+
+// FacadeUpdateHorizon is how long an unread update is kept, as Telegram
+// keeps them.
+const FacadeUpdateHorizon = 24 * time.Hour
+
+// PruneFacadeUpdates deletes updates received before now - FacadeUpdateHorizon.
+func (q *queries) PruneFacadeUpdates(ctx context.Context, now time.Time) (int64, error) {
+	n, err := q.q.exec(ctx, `DELETE FROM facade_updates WHERE received_at < $1`, now.Add(-FacadeUpdateHorizon))
+	if err != nil {
+		return 0, fmt.Errorf("prune facade updates: %w", err)
 	}
 	return n, nil
 }

@@ -169,8 +169,9 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	if c.SendTimeout >= c.JobLease {
 		return fmt.Errorf("--send-timeout (%s) must be shorter than --job-lease (%s)", c.SendTimeout, c.JobLease)
 	}
+	waiters := &facade.Waiters{} // the worker wakes facade calls waiting for a delivery
 	worker := delivery.New(s, conns, tr.decider(registry), delivery.Config{ID: workerID, Lease: c.JobLease, SendTimeout: c.SendTimeout,
-		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}}, log, metrics)
+		AccountLease: &delivery.StoreLease{Store: s, Owner: workerID, TTL: c.AccountLease}, Done: waiters.Done}, log, metrics)
 	authz, err := access.NewEnforcer(ctx, s)
 	if err != nil {
 		return err
@@ -203,6 +204,12 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	}
 	bots := &facade.Handler{Store: s, Pipeline: pipeline, BaseURL: c.BotAPIURL, Log: log, Calls: facadeCalls,
 		Tokens: botapi.SecretTokens{Store: secretStore, Invalidate: secretStore.Invalidate}, Config: facade.Config{Wait: c.FacadeWait}}
+	// Facade bots' updates (getUpdates, their own webhook), after opt-out processing.
+	bots.Inbound = &facade.Inbound{Store: s, Log: log}
+	if c.Worker {
+		bots.Waiters = waiters
+	}
+	srv.Inbound.Queued = bots.Inbound.Queued
 	httpSrv := &http.Server{
 		Handler:           tr.handler(facade.Mount(srv.Handler(), bots)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -216,6 +223,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); authz.Watch(workerCtx, c.databaseURL()) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = bots.Inbound.Run(workerCtx) }()
 	if c.Worker {
 		wg.Add(1)
 		go func() {

@@ -165,6 +165,14 @@ func (c *Connector) do(ctx context.Context, token string, d connectors.Delivery)
 		return d.MessageID, json.RawMessage("true"), c.client.PinChatMessage(ctx, token, PinChatMessageParams{
 			ChatID: d.ChatID, MessageID: d.MessageID, DisableNotification: d.DisableNotification,
 		})
+	case connectors.KindEditCaption:
+		return c.sent(ctx, token, "editMessageCaption", EditMessageCaptionParams{
+			ChatID: d.ChatID, MessageID: d.MessageID, Caption: d.Caption, ParseMode: d.ParseMode,
+		})
+	case connectors.KindUnpinMessage:
+		return d.MessageID, json.RawMessage("true"), c.client.UnpinChatMessage(ctx, token, UnpinChatMessageParams{
+			ChatID: d.ChatID, MessageID: d.MessageID,
+		})
 	}
 	return 0, nil, fmt.Errorf("unreachable kind %q", d.Kind) // validate rejects it
 }
@@ -212,7 +220,11 @@ func validate(d connectors.Delivery) error {
 		if d.MessageID <= 0 || d.Text == "" {
 			return invalid("invalid_delivery", "edit needs a message id and text")
 		}
-	case connectors.KindDeleteMessage, connectors.KindPinMessage:
+	case connectors.KindEditCaption:
+		if d.MessageID <= 0 || d.Caption == "" {
+			return invalid("invalid_delivery", "caption edit needs a message id and a caption")
+		}
+	case connectors.KindDeleteMessage, connectors.KindPinMessage, connectors.KindUnpinMessage:
 		if d.MessageID <= 0 {
 			return invalid("invalid_delivery", "no message id")
 		}

@@ -34,6 +34,11 @@ func (c *Client) DeleteMessage(ctx context.Context, token string, p DeleteMessag
 	return c.Call(ctx, token, "deleteMessage", p, nil)
 }
 
+// UnpinChatMessage calls unpinChatMessage.
+func (c *Client) UnpinChatMessage(ctx context.Context, token string, p UnpinChatMessageParams) error {
+	return c.Call(ctx, token, "unpinChatMessage", p, nil)
+}
+
 // PinChatMessage calls pinChatMessage.
 func (c *Client) PinChatMessage(ctx context.Context, token string, p PinChatMessageParams) error {
 	return c.Call(ctx, token, "pinChatMessage", p, nil)

@@ -58,6 +58,14 @@ type EditMessageTextParams struct {
 	ParseMode string `json:"parse_mode,omitempty"`
 }
 
+// EditMessageCaptionParams are editMessageCaption's parameters.
+type EditMessageCaptionParams struct {
+	ChatID    string `json:"chat_id"`
+	MessageID int64  `json:"message_id"`
+	Caption   string `json:"caption"`
+	ParseMode string `json:"parse_mode,omitempty"`
+}
+
 // DeleteMessageParams are deleteMessage's parameters.
 type DeleteMessageParams struct {
 	ChatID    string `json:"chat_id"`
@@ -69,6 +77,13 @@ type PinChatMessageParams struct {
 	ChatID              string `json:"chat_id"`
 	MessageID           int64  `json:"message_id"`
 	DisableNotification bool   `json:"disable_notification,omitempty"`
+}
+
+// UnpinChatMessageParams are unpinChatMessage's parameters (Herald always
+// names the message: unpinning "the most recent" is not an action).
+type UnpinChatMessageParams struct {
+	ChatID    string `json:"chat_id"`
+	MessageID int64  `json:"message_id"`
 }
 
 // APIError is Telegram's answer {"ok":false,...} to one call.

@@ -70,6 +70,16 @@ func (c *Connector) do(ctx context.Context, a *account, d connectors.Delivery, p
 			Peer: peer, ID: int(d.MessageID), Message: text, Entities: entities,
 		})
 		return d.MessageID, methodEditMessage, err
+	case connectors.KindEditCaption:
+		// A media message's caption is its message text in MTProto.
+		text, entities, err := formatText(d.Caption, d.ParseMode)
+		if err != nil {
+			return 0, methodEditMessage, invalid(d, "bad_markup", err.Error())
+		}
+		_, err = api.MessagesEditMessage(ctx, &tg.MessagesEditMessageRequest{
+			Peer: peer, ID: int(d.MessageID), Message: text, Entities: entities,
+		})
+		return d.MessageID, methodEditMessage, err
 	case connectors.KindDeleteMessage:
 		if ch, ok := peer.(*tg.InputPeerChannel); ok {
 			_, err := api.ChannelsDeleteMessages(ctx, &tg.ChannelsDeleteMessagesRequest{
@@ -86,6 +96,11 @@ func (c *Connector) do(ctx context.Context, a *account, d connectors.Delivery, p
 	case connectors.KindPinMessage:
 		_, err := api.MessagesUpdatePinnedMessage(ctx, &tg.MessagesUpdatePinnedMessageRequest{
 			Peer: peer, ID: int(d.MessageID), Silent: d.DisableNotification,
+		})
+		return d.MessageID, methodPin, err
+	case connectors.KindUnpinMessage:
+		_, err := api.MessagesUpdatePinnedMessage(ctx, &tg.MessagesUpdatePinnedMessageRequest{
+			Peer: peer, ID: int(d.MessageID), Unpin: true,
 		})
 		return d.MessageID, methodPin, err
 	}
@@ -162,7 +177,11 @@ func validate(d connectors.Delivery) error {
 		if d.MessageID <= 0 || d.Text == "" {
 			return invalid(d, "invalid_delivery", "edit needs a message id and text")
 		}
-	case connectors.KindDeleteMessage, connectors.KindPinMessage:
+	case connectors.KindEditCaption:
+		if d.MessageID <= 0 || d.Caption == "" {
+			return invalid(d, "invalid_delivery", "caption edit needs a message id and a caption")
+		}
+	case connectors.KindDeleteMessage, connectors.KindPinMessage, connectors.KindUnpinMessage:
 		if d.MessageID <= 0 {
 			return invalid(d, "invalid_delivery", "no message id")
 		}

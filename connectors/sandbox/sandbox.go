@@ -54,7 +54,8 @@ func (c *Connector) Send(ctx context.Context, d connectors.Delivery) (connectors
 		c.nextID = map[string]int64{}
 	}
 	id := d.MessageID
-	if d.Kind != connectors.KindEditMessage && d.Kind != connectors.KindDeleteMessage && d.Kind != connectors.KindPinMessage {
+	if d.Kind != connectors.KindEditMessage && d.Kind != connectors.KindDeleteMessage && d.Kind != connectors.KindPinMessage &&
+		d.Kind != connectors.KindUnpinMessage && d.Kind != connectors.KindEditCaption {
 		c.nextID[d.ChatID]++
 		id = c.nextID[d.ChatID]
 	}

@@ -55,7 +55,7 @@ type call struct {
 // counted methods spend flood-control budget; Telegram limits messages and
 // edits, the fake does not limit deletes and pins.
 func (c *call) counted() bool {
-	return c.method == "sendMessage" || c.method == "sendPhoto" || c.method == "editMessageText"
+	return c.method == "sendMessage" || c.method == "sendPhoto" || c.method == "editMessageText" || c.method == "editMessageCaption"
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +228,12 @@ func parse(r *http.Request, bot, method string) (*call, *apiError) {
 		if utf8.RuneCountInString(c.text) > MaxCaptionLength {
 			return nil, badRequest("message caption is too long")
 		}
-	case "deleteMessage", "pinChatMessage":
+	case "editMessageCaption":
+		c.text = p["caption"]
+		if utf8.RuneCountInString(c.text) > MaxCaptionLength {
+			return nil, badRequest("message caption is too long")
+		}
+	case "deleteMessage", "pinChatMessage", "unpinChatMessage":
 	default:
 		return nil, &apiError{code: 404, desc: "Not Found"}
 	}
@@ -352,7 +357,20 @@ func (s *Server) apply(c *call, now time.Time) (any, *apiError) {
 	case "sendMessage", "sendPhoto":
 		s.nextID[c.chat]++
 		c.messageID = s.nextID[c.chat]
-		msgs[c.messageID] = &liveMessage{text: c.text}
+		msgs[c.messageID] = &liveMessage{text: c.text, media: c.method == "sendPhoto"}
+		return s.message(c, now), nil
+	case "editMessageCaption":
+		m := msgs[c.messageID]
+		if m == nil || m.deleted {
+			return nil, badRequest("message to edit not found")
+		}
+		if !m.media {
+			return nil, badRequest("there is no caption in the message to edit")
+		}
+		if m.text == c.text {
+			return nil, badRequest("message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message")
+		}
+		m.text = c.text
 		return s.message(c, now), nil
 	case "editMessageText":
 		m := msgs[c.messageID]
@@ -378,6 +396,13 @@ func (s *Server) apply(c *call, now time.Time) (any, *apiError) {
 		}
 		m.pinned = true
 		return true, nil
+	case "unpinChatMessage":
+		m := msgs[c.messageID]
+		if m == nil || m.deleted {
+			return nil, badRequest("message to unpin not found")
+		}
+		m.pinned = false
+		return true, nil
 	}
 	return nil, &apiError{code: 404, desc: "Not Found"}
 }
@@ -388,7 +413,7 @@ func (s *Server) message(c *call, now time.Time) map[string]any {
 		"date":       now.Unix(),
 		"chat":       map[string]any{"id": chatNumber(c.chat), "type": chatType(c.chat)},
 	}
-	if c.method == "sendPhoto" {
+	if c.method == "sendPhoto" || c.method == "editMessageCaption" {
 		m["photo"] = []map[string]any{{"file_id": "fake-file-" + strconv.FormatInt(c.messageID, 10), "width": 1, "height": 1}}
 		if c.text != "" {
 			m["caption"] = c.text

@@ -36,6 +36,7 @@ type liveMessage struct {
 	text    string
 	deleted bool
 	pinned  bool
+	media   bool // a photo: its text is the caption
 }
 
 // New starts a fake on a loopback port. Close it when done.

@@ -43,6 +43,26 @@ async function main() {
       return grammySend(true);
     case "grammy-getme":
       return out({ ok: true, me: await grammy(false).api.getMe() });
+    case "grammy-poll": {
+      // Long polling (bot.start) through Herald: every text message is
+      // printed; on /stop the bot tries a send (policy decides) and stops.
+      const bot = new Bot(token, { client: { apiRoot } });
+      bot.on("message:text", async (ctx) => {
+        out({ update_id: ctx.update.update_id, text: ctx.message.text, chat: ctx.chat.id });
+        if (ctx.message.text === "/stop") {
+          try {
+            const message = await ctx.api.sendMessage(chat, text);
+            out({ ok: true, message });
+          } catch (e) {
+            if (!(e instanceof GrammyError)) throw e;
+            out({ ok: false, grammy_error: true, error_code: e.error_code, description: e.description });
+          }
+          setTimeout(() => bot.stop(), 0);
+        }
+      });
+      await bot.start({ onStart: (me) => out({ started: true, username: me.username }) });
+      return out({ stopped: true });
+    }
     case "telegraf-send": {
       const bot = new Telegraf(token, { telegram: { apiRoot } });
       try {
