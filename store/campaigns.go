@@ -507,3 +507,183 @@ func (q *queries) CampaignRecipients(ctx context.Context, org, campaign string, 
 	}
 	return rs.Err()
 }
+
+// Campaign approval statuses.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+)
+
+// CampaignApproval is a campaign's request for approval: the stages it
+// waits in (the policy's, as for an action), the dry run the approvers
+// decide on, their votes, and once approved the ledger entry every
+// recipient's action refers to.
+type CampaignApproval struct {
+	Campaign    string          `json:"campaign"`
+	Org         string          `json:"-"`
+	Status      string          `json:"status"`
+	RequestedBy string          `json:"requested_by"`
+	RequestedAt time.Time       `json:"requested_at"`
+	Reasons     []string        `json:"reasons"`
+	Stages      []ApprovalStage `json:"stages"`
+	Prediction  json.RawMessage `json:"prediction"`
+	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
+	// LedgerSeq is the seq of the campaign.approved entry.
+	LedgerSeq int64  `json:"ledger_seq,omitempty"`
+	Votes     []Vote `json:"votes"`
+}
+
+const campaignApprovalColumns = `campaign_id, org_id, status, requested_by, requested_at, reasons, stages, prediction, decided_at, ledger_seq`
+
+func scanCampaignApproval(r row) (CampaignApproval, error) {
+	var (
+		a                        CampaignApproval
+		reasons, stages, predict string
+		seq                      *int64
+	)
+	if err := r.Scan(&a.Campaign, &a.Org, &a.Status, &a.RequestedBy, &a.RequestedAt, &reasons, &stages, &predict, &a.DecidedAt, &seq); err != nil {
+		return a, err
+	}
+	if seq != nil {
+		a.LedgerSeq = *seq
+	}
+	a.Prediction = json.RawMessage(predict)
+	if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
+		return a, fmt.Errorf("decode approval reasons of campaign %s: %w", a.Campaign, err)
+	}
+	if err := json.Unmarshal([]byte(stages), &a.Stages); err != nil {
+		return a, fmt.Errorf("decode approval stages of campaign %s: %w", a.Campaign, err)
+	}
+	return a, nil
+}
+
+// RequestCampaignApproval opens (or, after an expiry, reopens) a
+// campaign's approval request; earlier votes are discarded.
+func (t *Tx) RequestCampaignApproval(ctx context.Context, a CampaignApproval) (CampaignApproval, error) {
+	a.Status, a.RequestedAt, a.DecidedAt, a.LedgerSeq, a.Votes = ApprovalPending, t.now(), nil, 0, []Vote{}
+	if a.Reasons == nil {
+		a.Reasons = []string{}
+	}
+	reasons, _ := json.Marshal(a.Reasons)
+	stages, _ := json.Marshal(a.Stages)
+	if len(a.Prediction) == 0 {
+		a.Prediction = json.RawMessage("{}")
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM campaign_approval_votes WHERE campaign_id = $1`, a.Campaign); err != nil {
+		return a, fmt.Errorf("reset campaign votes: %w", err)
+	}
+	if _, err := t.q.exec(ctx, `INSERT INTO campaign_approvals (`+campaignApprovalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)
+		ON CONFLICT (campaign_id) DO UPDATE SET status = excluded.status, requested_by = excluded.requested_by, requested_at = excluded.requested_at,
+		reasons = excluded.reasons, stages = excluded.stages, prediction = excluded.prediction, decided_at = NULL, ledger_seq = NULL`,
+		a.Campaign, a.Org, a.Status, a.RequestedBy, a.RequestedAt, string(reasons), string(stages), string(a.Prediction)); err != nil {
+		return a, fmt.Errorf("request campaign approval: %w", err)
+	}
+	return a, nil
+}
+
+// CampaignApprovalOf returns a campaign's approval request with its votes,
+// or nil when it never needed one.
+func (q *queries) CampaignApprovalOf(ctx context.Context, org, campaign string) (*CampaignApproval, error) {
+	a, err := scanCampaignApproval(q.q.queryRow(ctx, `SELECT `+campaignApprovalColumns+` FROM campaign_approvals WHERE org_id = $1 AND campaign_id = $2`, org, campaign))
+	if err == errNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("campaign approval: %w", err)
+	}
+	if a.Votes, err = q.campaignVotes(ctx, org, campaign); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (q *queries) campaignVotes(ctx context.Context, org, campaign string) ([]Vote, error) {
+	rs, err := q.q.query(ctx, `SELECT stage, principal, vote, at FROM campaign_approval_votes WHERE org_id = $1 AND campaign_id = $2 ORDER BY at, principal`, org, campaign)
+	if err != nil {
+		return nil, fmt.Errorf("campaign votes: %w", err)
+	}
+	defer rs.Close()
+	out := []Vote{}
+	for rs.Next() {
+		var v Vote
+		if err := rs.Scan(&v.Stage, &v.Principal, &v.Vote, &v.At); err != nil {
+			return nil, fmt.Errorf("campaign votes: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}
+
+// LockCampaignApproval reads a campaign's approval request under the
+// campaign's row lock, so two votes on it are serialised.
+func (t *Tx) LockCampaignApproval(ctx context.Context, org, campaign string) (campaigns.Campaign, *CampaignApproval, error) {
+	c, err := t.lockCampaign(ctx, org, campaign)
+	if err != nil {
+		return c, nil, err
+	}
+	a, err := t.CampaignApprovalOf(ctx, org, campaign)
+	return c, a, err
+}
+
+// CastCampaignVote records principal's vote; a person votes once per campaign.
+func (t *Tx) CastCampaignVote(ctx context.Context, org, campaign string, stage int, principal, vote string) error {
+	_, err := t.q.exec(ctx, `INSERT INTO campaign_approval_votes (campaign_id, org_id, stage, principal, vote, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		campaign, org, stage, principal, vote, t.now())
+	if err != nil {
+		if t.d.isUnique(err) {
+			return herald.Errorf(herald.CodeConflict, "%s has already voted on this campaign; one person counts once", principal)
+		}
+		return fmt.Errorf("cast campaign vote: %w", err)
+	}
+	return nil
+}
+
+// DecideCampaignApproval closes a pending request: approved (with the
+// ledger entry's seq), rejected or expired.
+func (t *Tx) DecideCampaignApproval(ctx context.Context, org, campaign, status string, seq uint64) error {
+	var s any
+	if seq > 0 {
+		s = int64(seq)
+	}
+	res, err := t.q.exec(ctx, `UPDATE campaign_approvals SET status = $3, decided_at = $4, ledger_seq = $5
+		WHERE org_id = $1 AND campaign_id = $2 AND status = 'pending'`, org, campaign, status, t.now(), s)
+	if err != nil {
+		return fmt.Errorf("decide campaign approval: %w", err)
+	}
+	if res == 0 {
+		return herald.Errorf(herald.CodeIllegalTransition, "the campaign's approval is no longer pending")
+	}
+	return nil
+}
+
+// PendingCampaignApprovals lists org's campaign approval requests still
+// waiting (all organisations when org is empty), oldest first.
+func (q *queries) PendingCampaignApprovals(ctx context.Context, org string, limit int) ([]CampaignApproval, error) {
+	rs, err := q.q.query(ctx, `SELECT `+campaignApprovalColumns+` FROM campaign_approvals WHERE status = 'pending' AND ($1 = '' OR org_id = $1)
+		ORDER BY requested_at LIMIT $2`, org, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending campaign approvals: %w", err)
+	}
+	var out []CampaignApproval
+	for rs.Next() {
+		a, err := scanCampaignApproval(rs)
+		if err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("pending campaign approvals: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rs.Err(); err != nil {
+		rs.Close()
+		return nil, err
+	}
+	rs.Close()
+	for i := range out {
+		if out[i].Votes, err = q.campaignVotes(ctx, out[i].Org, out[i].Campaign); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
