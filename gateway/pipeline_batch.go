@@ -44,13 +44,16 @@ type BatchOutcome struct {
 	Skipped string
 }
 
-// DefaultBatchChunk is how many actions of one account SubmitBatch commits
-// per transaction. The chunk holds the account's lock (and on SQLite the
-// database's single writer) for its whole transaction, so it is kept small
-// enough that a single transactional submit from the same account waits
-// at most a few milliseconds, and large enough that the commit cost is
-// shared.
-const DefaultBatchChunk = 32
+// DefaultBatchChunk is the most actions of one account SubmitBatch commits
+// per transaction, and chunkBudget how long one such transaction may keep
+// deciding before it commits what it has. The transaction holds the
+// account's lock (and on SQLite the database's single writer), so a single
+// transactional submit from the same account waits at most about the
+// budget; within it, the commit's cost is shared by many actions.
+const (
+	DefaultBatchChunk = 64
+	chunkBudget       = 15 * time.Millisecond
+)
 
 // RuleCampaignApproved is the reason added to a decision whose "approve"
 // was covered by an approval given in advance (BatchItem.Approval).
@@ -173,19 +176,23 @@ func (pl *Pipeline) SubmitBatch(ctx context.Context, p herald.Principal, items [
 	notify := false
 	for _, acct := range accountIDs {
 		g := groups[acct]
-		for start := 0; start < len(g); start += DefaultBatchChunk {
+		for start := 0; start < len(g); {
 			chunk := g[start:min(start+DefaultBatchChunk, len(g))]
 			results := make([]SubmitResult, len(chunk))
 			skipped := make([]string, len(chunk))
+			n := 0 // items of chunk committed by this transaction
 			done = pl.stage(ctx, "commit")
 			err := pl.Store.InTx(ctx, func(tx *store.Tx) error {
+				n = 0
+				began := time.Now()
 				// The order of Submit's locks (idempotency keys, then the
 				// account, then recipients), each group sorted: two batches
 				// and a single submit never wait on each other in a cycle.
-				var idem, chats []string
+				var idem, chats, keys []string
 				for _, pr := range chunk {
 					if k := items[pr.i].IdempotencyKey; k != "" {
 						idem = append(idem, "herald/idem/"+p.Org+"/"+k)
+						keys = append(keys, k)
 					}
 					chats = append(chats, policyinput.LockKeys(p.Org, acct, pr.subj.Recipient)[1])
 				}
@@ -195,19 +202,23 @@ func (pl *Pipeline) SubmitBatch(ctx context.Context, p herald.Principal, items [
 				if err := tx.Lock(ctx, lock...); err != nil {
 					return err
 				}
+				// Submitted meanwhile (a concurrent runner)? The same action.
+				priors, err := tx.ActionsByIdempotencyKeys(ctx, p.Org, keys)
+				if err != nil {
+					return err
+				}
 				for j, pr := range chunk {
+					if j > 0 && time.Since(began) > chunkBudget {
+						break // commit what is done: the locks are not held longer
+					}
+					n = j + 1
 					it := items[pr.i]
 					res := out[pr.i].Result
-					if it.IdempotencyKey != "" {
-						if prior, err := tx.ActionByIdempotencyKey(ctx, p.Org, it.IdempotencyKey); err == nil {
-							// Submitted meanwhile (a concurrent runner): the same action.
-							if results[j], err = replay(prior, pr.reqHash, res); err != nil {
-								return err
-							}
-							continue
-						} else if !herald.IsNotFound(err) {
+					if prior, ok := priors[it.IdempotencyKey]; ok && it.IdempotencyKey != "" {
+						if results[j], err = replay(prior, pr.reqHash, res); err != nil {
 							return err
 						}
+						continue
 					}
 					in, err := policyinput.Gather(ctx, tx, pr.subj, pr.at, policyinput.StageSubmit)
 					if err != nil {
@@ -218,7 +229,7 @@ func (pl *Pipeline) SubmitBatch(ctx context.Context, p herald.Principal, items [
 					}
 					if it.NotAfter != nil && res.Decision.Outcome == policies.OutcomeDefer && !sendAt(pr.at, res.Decision).Before(*it.NotAfter) {
 						// Deferred past the end: nothing is stored or reserved.
-						res.Replayed, skipped[j] = false, "campaign.window_closed"
+						skipped[j] = "campaign.window_closed"
 						results[j] = res
 						continue
 					}
@@ -246,7 +257,7 @@ func (pl *Pipeline) SubmitBatch(ctx context.Context, p herald.Principal, items [
 				}
 				return out, err
 			}
-			for j, pr := range chunk {
+			for j, pr := range chunk[:n] {
 				out[pr.i] = BatchOutcome{Done: true, Result: results[j], Skipped: skipped[j]}
 				if r := results[j]; !r.Replayed && skipped[j] == "" {
 					if pl.Metrics != nil && r.Action.Status.Terminal() {
@@ -255,6 +266,7 @@ func (pl *Pipeline) SubmitBatch(ctx context.Context, p herald.Principal, items [
 					notify = notify || r.Action.Status == herald.StatusScheduled
 				}
 			}
+			start += n
 		}
 	}
 	if notify && pl.Notify != nil {

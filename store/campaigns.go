@@ -365,15 +365,29 @@ func (q *queries) PendingRecipients(ctx context.Context, org, campaign string, l
 	return out, rs.Err()
 }
 
-// RecordRecipients stores what the fan-out did for a batch of recipients.
-// Only pending recipients change: a cancel that dropped them wins.
+// RecordRecipients stores what the fan-out did for a batch of recipients
+// (their status, action, reason and account: a recipient moved off an
+// unhealthy account is recorded on the one it was sent from), in one
+// statement per 200. Only pending recipients change: a cancel that dropped
+// them wins.
 func (q *queries) RecordRecipients(ctx context.Context, org, campaign string, rs []Recipient) error {
 	now := q.now()
-	for _, r := range rs {
-		if _, err := q.q.exec(ctx, `UPDATE campaign_recipients SET status = $4, action_id = $5, reason = $6, updated_at = $7
-			WHERE campaign_id = $1 AND org_id = $2 AND contact_id = $3 AND status = 'pending'`,
-			campaign, org, r.Contact, r.Status, nullable(r.Action), r.Reason, now); err != nil {
-			return fmt.Errorf("record recipient: %w", err)
+	for start := 0; start < len(rs); start += 200 {
+		chunk := rs[start:min(start+200, len(rs))]
+		rows := make([]string, len(chunk))
+		args := []any{campaign, org, now}
+		for i, r := range chunk {
+			n := len(args)
+			rows[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.Contact, r.Status, nullable(r.Action), r.Reason, r.Account)
+		}
+		// VALUES columns are column1… on both databases.
+		if _, err := q.q.exec(ctx, `UPDATE campaign_recipients SET status = v.column2, action_id = v.column3, reason = v.column4,
+			account_id = v.column5, updated_at = $3
+			FROM (VALUES `+strings.Join(rows, ", ")+`) AS v
+			WHERE campaign_recipients.campaign_id = $1 AND campaign_recipients.org_id = $2
+			AND campaign_recipients.contact_id = v.column1 AND campaign_recipients.status = 'pending'`, args...); err != nil {
+			return fmt.Errorf("record recipients: %w", err)
 		}
 	}
 	return nil

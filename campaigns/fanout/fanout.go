@@ -224,6 +224,12 @@ func (r *Runner) advance(ctx context.Context, c campaigns.Campaign) (int, error)
 		if len(pending) == 0 {
 			break
 		}
+		if err := r.reassign(ctx, c, pending); err == errNoHealthyAccount {
+			r.log().Warn("campaign has no healthy account; waiting", "event", "campaign.no_healthy_account", "org", c.Org, "campaign", c.ID)
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
 		n, err := r.submitBatch(ctx, c, approval, pending)
 		total += n
 		if err != nil {
@@ -336,9 +342,10 @@ func Plan(ctx context.Context, s *store.Store, c campaigns.Campaign) (PlanResult
 		}
 		p.Accounts[id] = a
 	}
+	now := s.Now()
 	usable := func(id string) bool {
 		a, ok := p.Accounts[id]
-		return ok && a.Status != herald.AccountPaused && a.Status != herald.AccountDisabled
+		return ok && Healthy(a, now)
 	}
 	p.Start = s.Now()
 	if c.Spec.StartAt != nil && c.Spec.StartAt.After(p.Start) {
@@ -369,6 +376,49 @@ func Plan(ctx context.Context, s *store.Store, c campaigns.Campaign) (PlanResult
 		p.Recipients[i].Seq = int64(i + 1)
 	}
 	return p, nil
+}
+
+// Healthy reports whether account a may be given new recipients at now:
+// not paused or disabled, and not frozen (a peer flood or a FROZEN_METHOD
+// answer froze it until FrozenUntil, or for good without one).
+func Healthy(a herald.Account, now time.Time) bool {
+	switch a.Status {
+	case herald.AccountPaused, herald.AccountDisabled:
+		return false
+	case herald.AccountFrozen:
+		return a.FrozenUntil != nil && !a.FrozenUntil.After(now)
+	}
+	return a.FrozenUntil == nil || !a.FrozenUntil.After(now)
+}
+
+// errNoHealthyAccount stops a batch when none of the campaign's accounts
+// may send now; the campaign stays running and is retried at the next poll.
+var errNoHealthyAccount = errors.New("no healthy account")
+
+// reassign moves pending recipients off accounts that are no longer
+// healthy, by the same rendezvous hash over the healthy ones: only the
+// unhealthy accounts' recipients move.
+func (r *Runner) reassign(ctx context.Context, c campaigns.Campaign, pending []store.Recipient) error {
+	health := map[string]bool{}
+	now := r.Store.Now()
+	for _, id := range c.Spec.Accounts {
+		a, err := r.Store.GetAccount(ctx, c.Org, id)
+		if err != nil && !herald.IsNotFound(err) {
+			return err
+		}
+		health[id] = err == nil && Healthy(a, now)
+	}
+	for i := range pending {
+		if health[pending[i].Account] {
+			continue
+		}
+		acct, err := campaigns.Assign(pending[i].Contact, c.Spec.Accounts, func(id string) bool { return health[id] })
+		if err != nil {
+			return errNoHealthyAccount
+		}
+		pending[i].Account = acct
+	}
+	return nil
 }
 
 // submitBatch submits pending recipients and records what became of them.
