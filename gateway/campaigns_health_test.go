@@ -42,6 +42,13 @@ func TestCampaignEndAtSkipsLateDeferrals(t *testing.T) {
 		if num(path(rs, "by_recipient_status")["skipped"]) != 1 || num(path(rs, "by_reason")["campaign.window_closed"]) != 1 {
 			t.Fatalf("results: %v", rs)
 		}
+		sum := 0
+		for _, bk := range rs["delivery_rate"].([]any) {
+			sum += num(bk.(map[string]any)["delivered"])
+		}
+		if sum != 2 || rs["completion_estimate"] != nil {
+			t.Fatalf("delivery rate counts %d deliveries, want 2; a finished campaign has no estimate: %v", sum, rs)
+		}
 		if n, _ := store.CountForTest(ctx, e.s, "SELECT count(*) FROM actions"); n != 3 {
 			t.Fatalf("%d actions, want 3 (the earlier one and two campaign sends)", n)
 		}

@@ -208,6 +208,12 @@ func TestCampaignKeepsEveryPerRecipientGuarantee(t *testing.T) {
 		if err != nil || !deferredAt.After(e.s.Now().Add(6*time.Hour)) {
 			t.Fatalf("capped recipient's action is due at %v (err %v); want deferred to another day", deferredAt, err)
 		}
+		// The deferred recipient keeps the campaign open: the estimate is
+		// their send time, whatever the delivery rate.
+		est := path(rs, "completion_estimate")
+		if num(est["open"]) != 1 || est["at"] != deferredAt.UTC().Format(time.RFC3339Nano) || len(rs["delivery_rate"].([]any)) == 0 {
+			t.Fatalf("completion estimate %v, want open 1 at %v; rate %v", est, deferredAt, rs["delivery_rate"])
+		}
 		_ = ann
 		_ = bob
 		// A second pass (a restart) creates nothing.

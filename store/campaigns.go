@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -417,6 +418,92 @@ type CampaignResults struct {
 	ByReason map[string]int `json:"by_reason"`
 	// OptedOutDuring counts recipients who opted out after the campaign was created.
 	OptedOutDuring int `json:"opted_out_during_campaign"`
+	// DeliveryRate is the campaign's deliveries per minute over the last
+	// hour (UTC minutes, oldest first, minutes without deliveries omitted).
+	DeliveryRate []RateBucket `json:"delivery_rate"`
+	// Completion estimates when the campaign's last message goes out.
+	Completion *Completion `json:"completion_estimate,omitempty"`
+}
+
+// RateBucket is one minute's deliveries.
+type RateBucket struct {
+	Minute    time.Time `json:"minute"`
+	Delivered int       `json:"delivered"`
+}
+
+// Completion is a campaign's completion estimate: the open work (recipients
+// not yet submitted and actions not yet final) at the delivery rate of the
+// last ten minutes, and never before the latest queued send time (a
+// deferred recipient waits for their turn whatever the rate).
+type Completion struct {
+	Open int `json:"open"`
+	// PerMinute is the recent delivery rate the estimate assumes.
+	PerMinute float64 `json:"per_minute"`
+	// LatestSendAt is the latest send time among the open actions.
+	LatestSendAt *time.Time `json:"latest_send_at,omitempty"`
+	// At is the estimate; absent while nothing has been delivered recently
+	// and no send time is known.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// rateWindow is how far back DeliveryRate reaches; estimateWindow is the
+// span whose rate the completion estimate assumes.
+const (
+	rateWindow     = time.Hour
+	estimateWindow = 10 * time.Minute
+)
+
+// deliveryProgress fills the delivery rate and completion estimate.
+func (q *queries) deliveryProgress(ctx context.Context, org, campaign string, res *CampaignResults) error {
+	now := q.now()
+	rs, err := q.q.query(ctx, `SELECT e.at FROM campaign_recipients r JOIN action_events e ON e.action_id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND e.to_status = 'delivered' AND e.at >= $3`, campaign, org, now.Add(-rateWindow))
+	if err != nil {
+		return fmt.Errorf("campaign delivery rate: %w", err)
+	}
+	buckets := map[time.Time]int{}
+	recent := 0
+	for rs.Next() {
+		var at time.Time
+		if err := rs.Scan(&at); err != nil {
+			rs.Close()
+			return fmt.Errorf("campaign delivery rate: %w", err)
+		}
+		buckets[at.UTC().Truncate(time.Minute)]++
+		if !at.Before(now.Add(-estimateWindow)) {
+			recent++
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	res.DeliveryRate = make([]RateBucket, 0, len(buckets))
+	for m, n := range buckets {
+		res.DeliveryRate = append(res.DeliveryRate, RateBucket{Minute: m, Delivered: n})
+	}
+	sort.Slice(res.DeliveryRate, func(i, j int) bool { return res.DeliveryRate[i].Minute.Before(res.DeliveryRate[j].Minute) })
+	open, err := q.OpenCampaignActions(ctx, org, campaign)
+	if err != nil || open == 0 {
+		return err
+	}
+	c := &Completion{Open: open, PerMinute: float64(recent) / estimateWindow.Minutes()}
+	var latest *time.Time
+	if err := q.q.queryRow(ctx, `SELECT max(a.send_at) FROM campaign_recipients r JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND a.status IN ('scheduled','pending_approval')`, campaign, org).Scan(&latest); err != nil {
+		return fmt.Errorf("campaign latest send: %w", err)
+	}
+	c.LatestSendAt = latest
+	if c.PerMinute > 0 {
+		at := now.Add(time.Duration(float64(open) / c.PerMinute * float64(time.Minute))).UTC().Truncate(time.Second)
+		c.At = &at
+	}
+	if latest != nil && latest.After(now) && (c.At == nil || latest.After(*c.At)) {
+		at := latest.UTC()
+		c.At = &at
+	}
+	res.Completion = c
+	return nil
 }
 
 // CampaignResults counts a campaign's recipients and actions.
@@ -475,7 +562,10 @@ func (q *queries) CampaignResults(ctx context.Context, org, campaign string) (Ca
 	err = q.q.queryRow(ctx, `SELECT count(*) FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
 		JOIN campaigns g ON g.id = r.campaign_id WHERE r.campaign_id = $1 AND r.org_id = $2 AND c.opted_out_at >= g.created_at`,
 		campaign, org).Scan(&res.OptedOutDuring)
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return res, q.deliveryProgress(ctx, org, campaign, &res)
 }
 
 // denyRules returns the rule ids of a decision's deny reasons.
