@@ -52,7 +52,7 @@ type BatchOutcome struct {
 // budget; within it, the commit's cost is shared by many actions.
 const (
 	DefaultBatchChunk = 64
-	chunkBudget       = 15 * time.Millisecond
+	chunkBudget       = 40 * time.Millisecond
 )
 
 // RuleCampaignApproved is the reason added to a decision whose "approve"
