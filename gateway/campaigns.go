@@ -562,6 +562,13 @@ func (s *Server) patchCampaign(c *gin.Context) {
 	}
 	var out campaigns.Campaign
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		// An edit would change what the approvers decide on: a campaign
+		// waiting for approval is rejected (or expires) first.
+		if _, ap, err := tx.LockCampaignApproval(ctx, p.Org, c.Param("id")); err != nil {
+			return err
+		} else if ap != nil && ap.Status == store.ApprovalPending {
+			return herald.Errorf(herald.CodeConflict, "the campaign is waiting for approval; it cannot change until that is decided")
+		}
 		var err error
 		out, err = tx.UpdateCampaignSpec(ctx, p.Org, c.Param("id"), req.Name, req.Spec)
 		return err

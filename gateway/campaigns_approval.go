@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -123,7 +124,7 @@ func (pl *Pipeline) VoteCampaign(ctx context.Context, p herald.Principal, id, vo
 		if c, ap, err = tx.LockCampaignApproval(ctx, p.Org, id); err != nil {
 			return err
 		}
-		if ap == nil || ap.Status != store.ApprovalPending {
+		if ap == nil || ap.Status != store.ApprovalPending || c.Status != campaigns.StatusDraft {
 			return herald.Errorf(herald.CodeIllegalTransition, "the campaign is not waiting for approval")
 		}
 		now := pl.Store.Now()
@@ -218,7 +219,7 @@ func (pl *Pipeline) ExpireCampaignApprovals(ctx context.Context) (int, error) {
 			return expireCampaignApproval(ctx, tx, c)
 		})
 		switch {
-		case err == errNotDue, herald.ErrorCode(err) == herald.CodeIllegalTransition:
+		case errors.Is(err, errNotDue), herald.ErrorCode(err) == herald.CodeIllegalTransition:
 		case err != nil:
 			return n, err
 		default:
@@ -306,6 +307,9 @@ func (s *Server) listCampaignApprovals(c *gin.Context) {
 		if err != nil {
 			writeProblem(c, err)
 			return
+		}
+		if cp.Status != campaigns.StatusDraft {
+			continue // cancelled while waiting: nothing to decide
 		}
 		if c.Query("all") != "true" {
 			cur := currentStage(ap.Stages, ap.Votes)

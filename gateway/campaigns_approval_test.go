@@ -75,6 +75,10 @@ func TestCampaignApprovedOnce(t *testing.T) {
 		if r := e.do("POST", "/v1/campaigns/"+cid+"/schedule", op, nil); r.status != http.StatusConflict {
 			t.Fatalf("second schedule while pending = %d %s", r.status, r.raw)
 		}
+		if r := e.do("PATCH", "/v1/campaigns/"+cid, op, map[string]any{"name": "Launch", "kind": "send_message", "purpose": "marketing",
+			"template": map[string]any{"text": "Something else"}, "contacts": ids, "accounts": []string{e.account.ID}}); r.status != http.StatusConflict {
+			t.Fatalf("editing a campaign waiting for approval = %d %s", r.status, r.raw)
+		}
 		before := e.counts()
 		if r := e.do("POST", "/v1/campaigns/"+cid+"/approve", op, nil); r.status != http.StatusForbidden {
 			t.Fatalf("operator approving = %d %s", r.status, r.raw)
