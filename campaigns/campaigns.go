@@ -202,4 +202,10 @@ const (
 	KindPrefix       = "campaign."
 	KindCreated      = "campaign.created"
 	KindMaterialized = "campaign.materialized"
+	// The campaign's approval (approved once for all its recipients).
+	KindApprovalRequested = "campaign.approval_requested"
+	KindApprovalVote      = "campaign.approval_vote"
+	KindApproved          = "campaign.approved"
+	KindRejected          = "campaign.rejected"
+	KindApprovalExpired   = "campaign.approval_expired"
 )

@@ -108,7 +108,7 @@ var categories = []category{
 		purpose:  "Tamper-evident proof of every decision and change (accountability, Art. 5(2)).",
 		resource: "ledger", bases: []string{"legal_obligation"}, flows: []string{flowAuditor},
 		retention: retEntries, subjects: "contacts", pseudonymous: true},
-	{id: "approvals", name: "Approval votes and override justifications", storage: []string{"approval_votes", "action_overrides"},
+	{id: "approvals", name: "Approval votes and override justifications", storage: []string{"approval_votes", "action_overrides", "campaign_approvals", "campaign_approval_votes"},
 		fields:   []Field{{Name: "principal"}, {Name: "comment", Optional: true}, {Name: "justification"}},
 		purpose:  "Human review of automated decisions and the four-eyes principle.",
 		resource: "actions", bases: []string{"legitimate_interest"}, flows: []string{flowAuditor},

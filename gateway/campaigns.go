@@ -26,26 +26,57 @@ import (
 // the idempotency key campaign id + contact id, addressed to the contact.
 type CampaignSubmitter struct{ Pipeline *Pipeline }
 
-// SubmitRecipient submits (or dry-runs) one recipient's action.
+// SubmitRecipient submits (or dry-runs) one recipient's action. A real
+// submit is a batch of one: the same path as the fan-out's.
 func (cs CampaignSubmitter) SubmitRecipient(ctx context.Context, p herald.Principal, s fanout.Submission, dryRun bool) (fanout.Outcome, error) {
-	at := s.ScheduleAt
-	res, err := cs.Pipeline.Submit(ctx, p, ActionRequest{Kind: s.Kind, Account: s.Account, Target: s.Target, Purpose: s.Purpose,
-		Content: s.Content, ScheduleAt: &at}, SubmitOptions{IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact), DryRun: dryRun})
-	if herald.ErrorCode(err) == herald.CodeIdempotencyReuse && !dryRun {
-		// The recipient was submitted before a crash with a message that
-		// has since changed (their attributes were edited): the first
-		// submission stands.
-		prior, perr := cs.Pipeline.Store.ActionByIdempotencyKey(ctx, p.Org, campaigns.IdempotencyKey(s.Campaign, s.Contact))
-		if perr == nil {
-			out := fanout.Outcome{Action: prior}
-			_ = json.Unmarshal(prior.Decision, &out.Decision)
-			return out, nil
+	if !dryRun {
+		rs, err := cs.SubmitRecipients(ctx, p, []fanout.Submission{s})
+		if err != nil {
+			return fanout.Outcome{}, err
 		}
+		if rs[0].Skipped != "" {
+			return fanout.Outcome{}, herald.Errorf(herald.CodeConflict, "skipped: %s", rs[0].Skipped)
+		}
+		return rs[0].Outcome, rs[0].Err
 	}
+	at := s.ScheduleAt
+	res, err := cs.Pipeline.Submit(ctx, p, recipientRequest(s, &at), SubmitOptions{IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact), DryRun: true})
 	if err != nil {
 		return fanout.Outcome{}, err
 	}
 	return fanout.Outcome{Action: res.Action, Decision: res.Decision}, nil
+}
+
+func recipientRequest(s fanout.Submission, at *time.Time) ActionRequest {
+	return ActionRequest{Kind: s.Kind, Account: s.Account, Target: s.Target, Purpose: s.Purpose, Content: s.Content, ScheduleAt: at}
+}
+
+// SubmitRecipients submits recipients through Pipeline.SubmitBatch, each
+// with the idempotency key campaign id + contact id; the campaign's id and
+// approval are on each action's decision entry in the ledger.
+func (cs CampaignSubmitter) SubmitRecipients(ctx context.Context, p herald.Principal, subs []fanout.Submission) ([]fanout.Result, error) {
+	items := make([]BatchItem, len(subs))
+	for i, s := range subs {
+		at := s.ScheduleAt
+		items[i] = BatchItem{Req: recipientRequest(s, &at), IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact),
+			Attrs: map[string]any{"campaign": s.Campaign}, Approval: s.Approval, NotAfter: s.EndAt}
+	}
+	outs, err := cs.Pipeline.SubmitBatch(ctx, p, items)
+	res := make([]fanout.Result, len(outs))
+	for i, o := range outs {
+		res[i] = fanout.Result{Done: o.Done, Outcome: fanout.Outcome{Action: o.Result.Action, Decision: o.Result.Decision}, Err: o.Err, Skipped: o.Skipped}
+		if herald.ErrorCode(o.Err) == herald.CodeIdempotencyReuse {
+			// The recipient was submitted before a crash with a message that
+			// has since changed (their attributes were edited): the first
+			// submission stands.
+			prior, perr := cs.Pipeline.Store.ActionByIdempotencyKey(ctx, p.Org, items[i].IdempotencyKey)
+			if perr == nil {
+				res[i].Outcome, res[i].Err = fanout.Outcome{Action: prior}, nil
+				_ = json.Unmarshal(prior.Decision, &res[i].Outcome.Decision)
+			}
+		}
+	}
+	return res, err
 }
 
 // Authorization of campaign routes maps onto the existing resource types:
@@ -71,6 +102,9 @@ func (s *Server) campaignRoutes(v1 *gin.RouterGroup) {
 	v1.POST("/campaigns/:id/pause", s.moveCampaign(campaigns.StatusPaused))
 	v1.POST("/campaigns/:id/resume", s.moveCampaign(campaigns.StatusRunning))
 	v1.POST("/campaigns/:id/cancel", s.moveCampaign(campaigns.StatusCancelled))
+	v1.POST("/campaigns/:id/approve", s.voteCampaign("approve"))
+	v1.POST("/campaigns/:id/reject", s.voteCampaign("reject"))
+	v1.GET("/campaign-approvals", s.listCampaignApprovals)
 	v1.GET("/campaigns/:id/results", s.campaignResults)
 	v1.GET("/campaigns/:id/recipients", s.campaignRecipients)
 	v1.GET("/calendar", s.calendar)
@@ -528,6 +562,13 @@ func (s *Server) patchCampaign(c *gin.Context) {
 	}
 	var out campaigns.Campaign
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		// An edit would change what the approvers decide on: a campaign
+		// waiting for approval is rejected (or expires) first.
+		if _, ap, err := tx.LockCampaignApproval(ctx, p.Org, c.Param("id")); err != nil {
+			return err
+		} else if ap != nil && ap.Status == store.ApprovalPending {
+			return herald.Errorf(herald.CodeConflict, "the campaign is waiting for approval; it cannot change until that is decided")
+		}
 		var err error
 		out, err = tx.UpdateCampaignSpec(ctx, p.Org, c.Param("id"), req.Name, req.Spec)
 		return err
@@ -581,7 +622,12 @@ func (s *Server) getCampaign(c *gin.Context) {
 		writeProblem(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"campaign": cp, "results": res})
+	ap, err := s.Store.CampaignApprovalOf(ctx, p.Org, cp.ID)
+	if err != nil {
+		writeProblem(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, gin.H{"campaign": cp, "results": res, "approval": approvalOut(ap)})
 }
 
 // maxDryRunRecipients bounds how many recipients a dry run decides; a
@@ -653,6 +699,18 @@ func (s *Server) moveCampaign(to campaigns.Status) gin.HandlerFunc {
 				}
 			}
 			runAs = p.ID
+			if cur.Status == campaigns.StatusDraft {
+				ap, err := s.requestApprovalIfNeeded(ctx, p, cur)
+				if err != nil {
+					writeProblem(c, err)
+					return
+				}
+				if ap != nil {
+					logger(c).Info("campaign approval requested", "event", "campaign.approval_requested", "campaign", cur.ID)
+					writeJSON(c, http.StatusAccepted, gin.H{"campaign": cur, "approval": approvalOut(ap)})
+					return
+				}
+			}
 		}
 		if to == campaigns.StatusRunning && cur.Status == campaigns.StatusPaused && !cur.Materialized {
 			to = campaigns.StatusScheduled // resumed before it ever started

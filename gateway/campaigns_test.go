@@ -208,6 +208,12 @@ func TestCampaignKeepsEveryPerRecipientGuarantee(t *testing.T) {
 		if err != nil || !deferredAt.After(e.s.Now().Add(6*time.Hour)) {
 			t.Fatalf("capped recipient's action is due at %v (err %v); want deferred to another day", deferredAt, err)
 		}
+		// The deferred recipient keeps the campaign open: the estimate is
+		// their send time, whatever the delivery rate.
+		est := path(rs, "completion_estimate")
+		if num(est["open"]) != 1 || est["at"] != deferredAt.UTC().Format(time.RFC3339Nano) || len(rs["delivery_rate"].([]any)) == 0 {
+			t.Fatalf("completion estimate %v, want open 1 at %v; rate %v", est, deferredAt, rs["delivery_rate"])
+		}
 		_ = ann
 		_ = bob
 		// A second pass (a restart) creates nothing.
@@ -516,7 +522,15 @@ func TestCalendarFlagsConflicts(t *testing.T) {
 				body[k] = v
 			}
 			id := e.post("/v1/campaigns", op, body, http.StatusCreated).str("id")
-			e.post("/v1/campaigns/"+id+"/schedule", op, nil, http.StatusOK)
+			// The default bundle holds a new user account's cold sends for
+			// review (approval.risk): such a campaign is approved once.
+			switch r := e.do("POST", "/v1/campaigns/"+id+"/schedule", op, nil); r.status {
+			case http.StatusOK:
+			case http.StatusAccepted:
+				e.post("/v1/campaigns/"+id+"/approve", e.keys[herald.RoleComplianceOfficer], nil, http.StatusOK)
+			default:
+				t.Fatalf("schedule %s: %d %s", name, r.status, r.raw)
+			}
 			return id
 		}
 		a := mk("A", tomorrow, map[string]any{"segment": seg}, e.account.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -365,15 +366,29 @@ func (q *queries) PendingRecipients(ctx context.Context, org, campaign string, l
 	return out, rs.Err()
 }
 
-// RecordRecipients stores what the fan-out did for a batch of recipients.
-// Only pending recipients change: a cancel that dropped them wins.
+// RecordRecipients stores what the fan-out did for a batch of recipients
+// (their status, action, reason and account: a recipient moved off an
+// unhealthy account is recorded on the one it was sent from), in one
+// statement per 200. Only pending recipients change: a cancel that dropped
+// them wins.
 func (q *queries) RecordRecipients(ctx context.Context, org, campaign string, rs []Recipient) error {
 	now := q.now()
-	for _, r := range rs {
-		if _, err := q.q.exec(ctx, `UPDATE campaign_recipients SET status = $4, action_id = $5, reason = $6, updated_at = $7
-			WHERE campaign_id = $1 AND org_id = $2 AND contact_id = $3 AND status = 'pending'`,
-			campaign, org, r.Contact, r.Status, nullable(r.Action), r.Reason, now); err != nil {
-			return fmt.Errorf("record recipient: %w", err)
+	for start := 0; start < len(rs); start += 200 {
+		chunk := rs[start:min(start+200, len(rs))]
+		rows := make([]string, len(chunk))
+		args := []any{campaign, org, now}
+		for i, r := range chunk {
+			n := len(args)
+			rows[i] = fmt.Sprintf("($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.Contact, r.Status, nullable(r.Action), r.Reason, r.Account)
+		}
+		// VALUES columns are column1… on both databases.
+		if _, err := q.q.exec(ctx, `UPDATE campaign_recipients SET status = v.column2, action_id = v.column3, reason = v.column4,
+			account_id = v.column5, updated_at = $3
+			FROM (VALUES `+strings.Join(rows, ", ")+`) AS v
+			WHERE campaign_recipients.campaign_id = $1 AND campaign_recipients.org_id = $2
+			AND campaign_recipients.contact_id = v.column1 AND campaign_recipients.status = 'pending'`, args...); err != nil {
+			return fmt.Errorf("record recipients: %w", err)
 		}
 	}
 	return nil
@@ -403,6 +418,92 @@ type CampaignResults struct {
 	ByReason map[string]int `json:"by_reason"`
 	// OptedOutDuring counts recipients who opted out after the campaign was created.
 	OptedOutDuring int `json:"opted_out_during_campaign"`
+	// DeliveryRate is the campaign's deliveries per minute over the last
+	// hour (UTC minutes, oldest first, minutes without deliveries omitted).
+	DeliveryRate []RateBucket `json:"delivery_rate"`
+	// Completion estimates when the campaign's last message goes out.
+	Completion *Completion `json:"completion_estimate,omitempty"`
+}
+
+// RateBucket is one minute's deliveries.
+type RateBucket struct {
+	Minute    time.Time `json:"minute"`
+	Delivered int       `json:"delivered"`
+}
+
+// Completion is a campaign's completion estimate: the open work (recipients
+// not yet submitted and actions not yet final) at the delivery rate of the
+// last ten minutes, and never before the latest queued send time (a
+// deferred recipient waits for their turn whatever the rate).
+type Completion struct {
+	Open int `json:"open"`
+	// PerMinute is the recent delivery rate the estimate assumes.
+	PerMinute float64 `json:"per_minute"`
+	// LatestSendAt is the latest send time among the open actions.
+	LatestSendAt *time.Time `json:"latest_send_at,omitempty"`
+	// At is the estimate; absent while nothing has been delivered recently
+	// and no send time is known.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// rateWindow is how far back DeliveryRate reaches; estimateWindow is the
+// span whose rate the completion estimate assumes.
+const (
+	rateWindow     = time.Hour
+	estimateWindow = 10 * time.Minute
+)
+
+// deliveryProgress fills the delivery rate and completion estimate.
+func (q *queries) deliveryProgress(ctx context.Context, org, campaign string, res *CampaignResults) error {
+	now := q.now()
+	rs, err := q.q.query(ctx, `SELECT e.at FROM campaign_recipients r JOIN action_events e ON e.action_id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND e.to_status = 'delivered' AND e.at >= $3`, campaign, org, now.Add(-rateWindow))
+	if err != nil {
+		return fmt.Errorf("campaign delivery rate: %w", err)
+	}
+	buckets := map[time.Time]int{}
+	recent := 0
+	for rs.Next() {
+		var at time.Time
+		if err := rs.Scan(&at); err != nil {
+			rs.Close()
+			return fmt.Errorf("campaign delivery rate: %w", err)
+		}
+		buckets[at.UTC().Truncate(time.Minute)]++
+		if !at.Before(now.Add(-estimateWindow)) {
+			recent++
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	res.DeliveryRate = make([]RateBucket, 0, len(buckets))
+	for m, n := range buckets {
+		res.DeliveryRate = append(res.DeliveryRate, RateBucket{Minute: m, Delivered: n})
+	}
+	sort.Slice(res.DeliveryRate, func(i, j int) bool { return res.DeliveryRate[i].Minute.Before(res.DeliveryRate[j].Minute) })
+	open, err := q.OpenCampaignActions(ctx, org, campaign)
+	if err != nil || open == 0 {
+		return err
+	}
+	c := &Completion{Open: open, PerMinute: float64(recent) / estimateWindow.Minutes()}
+	var latest *time.Time
+	if err := q.q.queryRow(ctx, `SELECT max(a.send_at) FROM campaign_recipients r JOIN actions a ON a.id = r.action_id
+		WHERE r.campaign_id = $1 AND r.org_id = $2 AND a.status IN ('scheduled','pending_approval')`, campaign, org).Scan(&latest); err != nil {
+		return fmt.Errorf("campaign latest send: %w", err)
+	}
+	c.LatestSendAt = latest
+	if c.PerMinute > 0 {
+		at := now.Add(time.Duration(float64(open) / c.PerMinute * float64(time.Minute))).UTC().Truncate(time.Second)
+		c.At = &at
+	}
+	if latest != nil && latest.After(now) && (c.At == nil || latest.After(*c.At)) {
+		at := latest.UTC()
+		c.At = &at
+	}
+	res.Completion = c
+	return nil
 }
 
 // CampaignResults counts a campaign's recipients and actions.
@@ -461,7 +562,10 @@ func (q *queries) CampaignResults(ctx context.Context, org, campaign string) (Ca
 	err = q.q.queryRow(ctx, `SELECT count(*) FROM campaign_recipients r JOIN contacts c ON c.id = r.contact_id
 		JOIN campaigns g ON g.id = r.campaign_id WHERE r.campaign_id = $1 AND r.org_id = $2 AND c.opted_out_at >= g.created_at`,
 		campaign, org).Scan(&res.OptedOutDuring)
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return res, q.deliveryProgress(ctx, org, campaign, &res)
 }
 
 // denyRules returns the rule ids of a decision's deny reasons.
@@ -506,4 +610,184 @@ func (q *queries) CampaignRecipients(ctx context.Context, org, campaign string, 
 		}
 	}
 	return rs.Err()
+}
+
+// Campaign approval statuses.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved"
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+)
+
+// CampaignApproval is a campaign's request for approval: the stages it
+// waits in (the policy's, as for an action), the dry run the approvers
+// decide on, their votes, and once approved the ledger entry every
+// recipient's action refers to.
+type CampaignApproval struct {
+	Campaign    string          `json:"campaign"`
+	Org         string          `json:"-"`
+	Status      string          `json:"status"`
+	RequestedBy string          `json:"requested_by"`
+	RequestedAt time.Time       `json:"requested_at"`
+	Reasons     []string        `json:"reasons"`
+	Stages      []ApprovalStage `json:"stages"`
+	Prediction  json.RawMessage `json:"prediction"`
+	DecidedAt   *time.Time      `json:"decided_at,omitempty"`
+	// LedgerSeq is the seq of the campaign.approved entry.
+	LedgerSeq int64  `json:"ledger_seq,omitempty"`
+	Votes     []Vote `json:"votes"`
+}
+
+const campaignApprovalColumns = `campaign_id, org_id, status, requested_by, requested_at, reasons, stages, prediction, decided_at, ledger_seq`
+
+func scanCampaignApproval(r row) (CampaignApproval, error) {
+	var (
+		a                        CampaignApproval
+		reasons, stages, predict string
+		seq                      *int64
+	)
+	if err := r.Scan(&a.Campaign, &a.Org, &a.Status, &a.RequestedBy, &a.RequestedAt, &reasons, &stages, &predict, &a.DecidedAt, &seq); err != nil {
+		return a, err
+	}
+	if seq != nil {
+		a.LedgerSeq = *seq
+	}
+	a.Prediction = json.RawMessage(predict)
+	if err := json.Unmarshal([]byte(reasons), &a.Reasons); err != nil {
+		return a, fmt.Errorf("decode approval reasons of campaign %s: %w", a.Campaign, err)
+	}
+	if err := json.Unmarshal([]byte(stages), &a.Stages); err != nil {
+		return a, fmt.Errorf("decode approval stages of campaign %s: %w", a.Campaign, err)
+	}
+	return a, nil
+}
+
+// RequestCampaignApproval opens (or, after an expiry, reopens) a
+// campaign's approval request; earlier votes are discarded.
+func (t *Tx) RequestCampaignApproval(ctx context.Context, a CampaignApproval) (CampaignApproval, error) {
+	a.Status, a.RequestedAt, a.DecidedAt, a.LedgerSeq, a.Votes = ApprovalPending, t.now(), nil, 0, []Vote{}
+	if a.Reasons == nil {
+		a.Reasons = []string{}
+	}
+	reasons, _ := json.Marshal(a.Reasons)
+	stages, _ := json.Marshal(a.Stages)
+	if len(a.Prediction) == 0 {
+		a.Prediction = json.RawMessage("{}")
+	}
+	if _, err := t.q.exec(ctx, `DELETE FROM campaign_approval_votes WHERE campaign_id = $1`, a.Campaign); err != nil {
+		return a, fmt.Errorf("reset campaign votes: %w", err)
+	}
+	if _, err := t.q.exec(ctx, `INSERT INTO campaign_approvals (`+campaignApprovalColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)
+		ON CONFLICT (campaign_id) DO UPDATE SET status = excluded.status, requested_by = excluded.requested_by, requested_at = excluded.requested_at,
+		reasons = excluded.reasons, stages = excluded.stages, prediction = excluded.prediction, decided_at = NULL, ledger_seq = NULL`,
+		a.Campaign, a.Org, a.Status, a.RequestedBy, a.RequestedAt, string(reasons), string(stages), string(a.Prediction)); err != nil {
+		return a, fmt.Errorf("request campaign approval: %w", err)
+	}
+	return a, nil
+}
+
+// CampaignApprovalOf returns a campaign's approval request with its votes,
+// or nil when it never needed one.
+func (q *queries) CampaignApprovalOf(ctx context.Context, org, campaign string) (*CampaignApproval, error) {
+	a, err := scanCampaignApproval(q.q.queryRow(ctx, `SELECT `+campaignApprovalColumns+` FROM campaign_approvals WHERE org_id = $1 AND campaign_id = $2`, org, campaign))
+	if err == errNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("campaign approval: %w", err)
+	}
+	if a.Votes, err = q.campaignVotes(ctx, org, campaign); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (q *queries) campaignVotes(ctx context.Context, org, campaign string) ([]Vote, error) {
+	rs, err := q.q.query(ctx, `SELECT stage, principal, vote, at FROM campaign_approval_votes WHERE org_id = $1 AND campaign_id = $2 ORDER BY at, principal`, org, campaign)
+	if err != nil {
+		return nil, fmt.Errorf("campaign votes: %w", err)
+	}
+	defer rs.Close()
+	out := []Vote{}
+	for rs.Next() {
+		var v Vote
+		if err := rs.Scan(&v.Stage, &v.Principal, &v.Vote, &v.At); err != nil {
+			return nil, fmt.Errorf("campaign votes: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}
+
+// LockCampaignApproval reads a campaign's approval request under the
+// campaign's row lock, so two votes on it are serialised.
+func (t *Tx) LockCampaignApproval(ctx context.Context, org, campaign string) (campaigns.Campaign, *CampaignApproval, error) {
+	c, err := t.lockCampaign(ctx, org, campaign)
+	if err != nil {
+		return c, nil, err
+	}
+	a, err := t.CampaignApprovalOf(ctx, org, campaign)
+	return c, a, err
+}
+
+// CastCampaignVote records principal's vote; a person votes once per campaign.
+func (t *Tx) CastCampaignVote(ctx context.Context, org, campaign string, stage int, principal, vote string) error {
+	_, err := t.q.exec(ctx, `INSERT INTO campaign_approval_votes (campaign_id, org_id, stage, principal, vote, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		campaign, org, stage, principal, vote, t.now())
+	if err != nil {
+		if t.d.isUnique(err) {
+			return herald.Errorf(herald.CodeConflict, "%s has already voted on this campaign; one person counts once", principal)
+		}
+		return fmt.Errorf("cast campaign vote: %w", err)
+	}
+	return nil
+}
+
+// DecideCampaignApproval closes a pending request: approved (with the
+// ledger entry's seq), rejected or expired.
+func (t *Tx) DecideCampaignApproval(ctx context.Context, org, campaign, status string, seq uint64) error {
+	var s any
+	if seq > 0 {
+		s = int64(seq)
+	}
+	res, err := t.q.exec(ctx, `UPDATE campaign_approvals SET status = $3, decided_at = $4, ledger_seq = $5
+		WHERE org_id = $1 AND campaign_id = $2 AND status = 'pending'`, org, campaign, status, t.now(), s)
+	if err != nil {
+		return fmt.Errorf("decide campaign approval: %w", err)
+	}
+	if res == 0 {
+		return herald.Errorf(herald.CodeIllegalTransition, "the campaign's approval is no longer pending")
+	}
+	return nil
+}
+
+// PendingCampaignApprovals lists org's campaign approval requests still
+// waiting (all organisations when org is empty), oldest first.
+func (q *queries) PendingCampaignApprovals(ctx context.Context, org string, limit int) ([]CampaignApproval, error) {
+	rs, err := q.q.query(ctx, `SELECT `+campaignApprovalColumns+` FROM campaign_approvals WHERE status = 'pending' AND ($1 = '' OR org_id = $1)
+		ORDER BY requested_at LIMIT $2`, org, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pending campaign approvals: %w", err)
+	}
+	var out []CampaignApproval
+	for rs.Next() {
+		a, err := scanCampaignApproval(rs)
+		if err != nil {
+			rs.Close()
+			return nil, fmt.Errorf("pending campaign approvals: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rs.Err(); err != nil {
+		rs.Close()
+		return nil, err
+	}
+	rs.Close()
+	for i := range out {
+		if out[i].Votes, err = q.campaignVotes(ctx, out[i].Org, out[i].Campaign); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

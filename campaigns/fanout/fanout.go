@@ -36,6 +36,13 @@ type Submission struct {
 	Kind, Purpose string
 	Content       herald.Content
 	ScheduleAt    time.Time
+	// Approval is the seq of the campaign's campaign.approved ledger entry
+	// (0 when it needed none): the action refers to it, and a policy
+	// "approve" is covered by it instead of held per recipient.
+	Approval uint64
+	// EndAt is the campaign's end: a recipient the policy defers past it
+	// is skipped (campaign.window_closed), not sent late.
+	EndAt *time.Time
 }
 
 // Outcome is what the pipeline made of a submission.
@@ -49,6 +56,24 @@ type Outcome struct {
 // campaigns.IdempotencyKey(campaign, contact) as the idempotency key.
 type Submitter interface {
 	SubmitRecipient(ctx context.Context, p herald.Principal, s Submission, dryRun bool) (Outcome, error)
+}
+
+// Result is one submission's fate in a batch. Done is false for the
+// submissions a batch did not reach (an infrastructure error stopped it:
+// they stay pending and are retried). Skipped names why a decided
+// recipient got no action (campaign.window_closed).
+type Result struct {
+	Done    bool
+	Outcome Outcome
+	Err     error
+	Skipped string
+}
+
+// BatchSubmitter submits many recipients at once (gateway.CampaignSubmitter
+// over Pipeline.SubmitBatch): same guarantees per recipient, the commit
+// shared. The runner uses it when its Submitter implements it.
+type BatchSubmitter interface {
+	SubmitRecipients(ctx context.Context, p herald.Principal, subs []Submission) ([]Result, error)
 }
 
 // Defaults. Each is a trade-off written down.
@@ -79,6 +104,15 @@ type Runner struct {
 	Log   *slog.Logger
 	// Notify is called after a batch queued sends (wakes the worker; may be nil).
 	Notify func()
+	// Approvals expires overdue campaign approval requests at each pass
+	// (may be nil: a vote then finds the request expired).
+	Approvals ApprovalExpirer
+}
+
+// ApprovalExpirer expires campaign approval requests that waited too long
+// (implemented by gateway.CampaignApprovalExpirer).
+type ApprovalExpirer interface {
+	ExpireApprovals(ctx context.Context) (int, error)
 }
 
 func (r *Runner) log() *slog.Logger {
@@ -110,6 +144,13 @@ func (r *Runner) Run(ctx context.Context, poll time.Duration) {
 // RunOnce advances every due campaign as far as it goes now and returns
 // how many recipients it submitted.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
+	if r.Approvals != nil {
+		if n, err := r.Approvals.ExpireApprovals(ctx); err != nil {
+			return 0, err
+		} else if n > 0 {
+			r.log().Info("campaign approvals expired", "event", "campaign.approval_expired", "campaigns", n)
+		}
+	}
 	due, err := r.Store.DueCampaigns(ctx, r.Store.Now(), 100)
 	if err != nil {
 		return 0, err
@@ -165,6 +206,12 @@ func (r *Runner) advance(ctx context.Context, c campaigns.Campaign) (int, error)
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
+	var approval uint64
+	if ap, err := r.Store.CampaignApprovalOf(ctx, c.Org, c.ID); err != nil {
+		return 0, err
+	} else if ap != nil && ap.Status == store.ApprovalApproved {
+		approval = uint64(ap.LedgerSeq)
+	}
 	total := 0
 	for {
 		if _, err := r.Store.ClaimCampaign(ctx, c.ID, r.ID, DefaultLease); err != nil {
@@ -177,7 +224,13 @@ func (r *Runner) advance(ctx context.Context, c campaigns.Campaign) (int, error)
 		if len(pending) == 0 {
 			break
 		}
-		n, err := r.submitBatch(ctx, c, pending)
+		if err := r.reassign(ctx, c, pending); err == errNoHealthyAccount {
+			r.log().Warn("campaign has no healthy account; waiting", "event", "campaign.no_healthy_account", "org", c.Org, "campaign", c.ID)
+			return total, nil
+		} else if err != nil {
+			return total, err
+		}
+		n, err := r.submitBatch(ctx, c, approval, pending)
 		total += n
 		if err != nil {
 			return total, err
@@ -289,9 +342,10 @@ func Plan(ctx context.Context, s *store.Store, c campaigns.Campaign) (PlanResult
 		}
 		p.Accounts[id] = a
 	}
+	now := s.Now()
 	usable := func(id string) bool {
 		a, ok := p.Accounts[id]
-		return ok && a.Status != herald.AccountPaused && a.Status != herald.AccountDisabled
+		return ok && Healthy(a, now)
 	}
 	p.Start = s.Now()
 	if c.Spec.StartAt != nil && c.Spec.StartAt.After(p.Start) {
@@ -324,10 +378,53 @@ func Plan(ctx context.Context, s *store.Store, c campaigns.Campaign) (PlanResult
 	return p, nil
 }
 
+// Healthy reports whether account a may be given new recipients at now:
+// not paused or disabled, and not frozen (a peer flood or a FROZEN_METHOD
+// answer froze it until FrozenUntil, or for good without one).
+func Healthy(a herald.Account, now time.Time) bool {
+	switch a.Status {
+	case herald.AccountPaused, herald.AccountDisabled:
+		return false
+	case herald.AccountFrozen:
+		return a.FrozenUntil != nil && !a.FrozenUntil.After(now)
+	}
+	return a.FrozenUntil == nil || !a.FrozenUntil.After(now)
+}
+
+// errNoHealthyAccount stops a batch when none of the campaign's accounts
+// may send now; the campaign stays running and is retried at the next poll.
+var errNoHealthyAccount = errors.New("no healthy account")
+
+// reassign moves pending recipients off accounts that are no longer
+// healthy, by the same rendezvous hash over the healthy ones: only the
+// unhealthy accounts' recipients move.
+func (r *Runner) reassign(ctx context.Context, c campaigns.Campaign, pending []store.Recipient) error {
+	health := map[string]bool{}
+	now := r.Store.Now()
+	for _, id := range c.Spec.Accounts {
+		a, err := r.Store.GetAccount(ctx, c.Org, id)
+		if err != nil && !herald.IsNotFound(err) {
+			return err
+		}
+		health[id] = err == nil && Healthy(a, now)
+	}
+	for i := range pending {
+		if health[pending[i].Account] {
+			continue
+		}
+		acct, err := campaigns.Assign(pending[i].Contact, c.Spec.Accounts, func(id string) bool { return health[id] })
+		if err != nil {
+			return errNoHealthyAccount
+		}
+		pending[i].Account = acct
+	}
+	return nil
+}
+
 // submitBatch submits pending recipients and records what became of them.
 // An infrastructure error stops the batch; what was submitted before it is
 // recorded, and the rest is retried (and replayed) next time.
-func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending []store.Recipient) (int, error) {
+func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, approval uint64, pending []store.Recipient) (int, error) {
 	ids := make([]string, len(pending))
 	for i, p := range pending {
 		ids[i] = p.Contact
@@ -341,8 +438,10 @@ func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending 
 		p.ID = c.CreatedBy
 	}
 	done := make([]store.Recipient, 0, len(pending))
-	submitted := 0
-	var stop error
+	var (
+		subs []Submission
+		recs []store.Recipient
+	)
 	now := r.Store.Now()
 	for _, rc := range pending {
 		if c.Spec.EndAt != nil && !now.Before(*c.Spec.EndAt) {
@@ -361,14 +460,41 @@ func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending 
 			done = append(done, rc)
 			continue
 		}
-		out, err := r.Submit.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Target: rc.ChatID, Account: rc.Account,
-			Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt}, false)
+		subs = append(subs, Submission{Campaign: c.ID, Contact: rc.Contact, Target: rc.ChatID, Account: rc.Account,
+			Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt, Approval: approval, EndAt: c.Spec.EndAt})
+		recs = append(recs, rc)
+	}
+	var (
+		results []Result
+		stop    error
+	)
+	if bs, ok := r.Submit.(BatchSubmitter); ok {
+		results, stop = bs.SubmitRecipients(ctx, p, subs)
+	} else {
+		results = make([]Result, len(subs))
+		for i, s := range subs {
+			out, err := r.Submit.SubmitRecipient(ctx, p, s, false)
+			if err != nil && !perRecipient(err) {
+				stop = err
+				break
+			}
+			results[i] = Result{Done: true, Outcome: out, Err: err}
+		}
+	}
+	submitted := 0
+	for i, res := range results {
+		if !res.Done {
+			continue
+		}
+		rc := recs[i]
 		var he *herald.Error
 		switch {
-		case err == nil:
-			rc.Status, rc.Action = store.RecipientSubmitted, out.Action.ID
+		case res.Skipped != "":
+			rc.Status, rc.Reason = store.RecipientSkipped, res.Skipped
+		case res.Err == nil:
+			rc.Status, rc.Action = store.RecipientSubmitted, res.Outcome.Action.ID
 			submitted++
-		case errors.As(err, &he) && he.Code != herald.CodeUnavailable && he.Code != herald.CodeInternal:
+		case errors.As(res.Err, &he) && perRecipient(res.Err):
 			// A per-recipient refusal (the rendered message is too long,
 			// the contact was erased, the account was paused): recorded,
 			// never retried.
@@ -377,10 +503,10 @@ func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending 
 				rc.Reason += ":" + he.Fields[0].Field
 			}
 		default:
-			stop = err
-		}
-		if stop != nil {
-			break
+			if stop == nil {
+				stop = res.Err
+			}
+			continue
 		}
 		done = append(done, rc)
 	}
@@ -388,4 +514,11 @@ func (r *Runner) submitBatch(ctx context.Context, c campaigns.Campaign, pending 
 		return submitted, err
 	}
 	return submitted, stop
+}
+
+// perRecipient reports whether err is a refusal of this recipient (a
+// typed problem) rather than a fault of the infrastructure.
+func perRecipient(err error) bool {
+	var he *herald.Error
+	return errors.As(err, &he) && he.Code != herald.CodeUnavailable && he.Code != herald.CodeInternal && he.Code != "policy_unavailable"
 }

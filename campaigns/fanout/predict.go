@@ -32,6 +32,10 @@ type Prediction struct {
 	// latest send time after stagger and policy deferrals, or the time the
 	// busiest account needs at its sending rate, whichever is later.
 	PredictedCompletion time.Time `json:"predicted_completion"`
+	// Approvals are the approval stages the policy asked for, for the
+	// recipient with the most stages (the strictest): a campaign with any
+	// "approve" recipient is approved once, in these stages.
+	Approvals []policies.Stage `json:"approvals,omitempty"`
 }
 
 // Sample is one recipient's rendered message and decision.
@@ -90,6 +94,9 @@ func Predict(ctx context.Context, s *store.Store, sub Submitter, p herald.Princi
 				switch {
 				case err == nil:
 					smp.Outcome = out.Decision.Outcome
+					if out.Decision.Outcome == policies.OutcomeApprove && len(out.Decision.Approvals) > len(pr.Approvals) {
+						pr.Approvals = out.Decision.Approvals
+					}
 					for _, r := range out.Decision.Reasons {
 						smp.Rules = append(smp.Rules, r.Rule)
 					}

@@ -233,7 +233,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		}()
 		// Campaign fan-out (issue 13): due campaigns become actions through this pipeline.
 		metrics.Registry.MustRegister(&fanout.Collector{Store: s})
-		fan := &fanout.Runner{Store: s, Submit: gateway.CampaignSubmitter{Pipeline: pipeline}, ID: workerID, Log: log, Notify: worker.Notify}
+		fan := &fanout.Runner{Store: s, Submit: gateway.CampaignSubmitter{Pipeline: pipeline}, ID: workerID, Log: log, Notify: worker.Notify,
+			Approvals: gateway.CampaignApprovalExpirer{Pipeline: pipeline}}
 		wg.Add(1)
 		go func() { defer wg.Done(); fan.Run(workerCtx, fanout.DefaultPoll) }()
 	}
