@@ -1,0 +1,23 @@
+package console
+
+// navItem is one entry of the navigation: shown when the person may use
+// Verb on Resource (an empty Resource is shown to everyone signed in).
+type navItem struct {
+	Path, Key, Resource, Verb string
+}
+
+// nav is the navigation, in order. A new page appends its item here.
+var nav = []navItem{
+	{Path: "/", Key: "nav.today"},
+}
+
+// Nav is the navigation the person may use.
+func (r *Request) Nav() []navItem {
+	var out []navItem
+	for _, n := range nav {
+		if n.Resource == "" || r.Can(n.Resource, n.Verb) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
