@@ -291,3 +291,6 @@ var funcs = template.FuncMap{
 		return template.URL(v.Encode())
 	},
 }
+
+// asProblem reports whether err is an API problem, setting *p.
+func asProblem(err error, p **Problem) bool { return errors.As(err, p) }

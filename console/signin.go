@@ -23,6 +23,10 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /lang", c.switchLang)
 	c.page("POST /signout", c.signout)
 	c.page("GET /{$}", c.today)
+	c.page("GET /actions", c.actionsPage)
+	c.page("GET /actions/{id}", c.actionPage)
+	c.page("POST /actions/{id}/cancel", c.cancelAction)
+	c.page("GET /ledger/proof", c.ledgerProof)
 }
 
 type signinData struct {
