@@ -73,6 +73,12 @@ type env struct {
 
 func newEnv(t testing.TB, b storetest.Backend) *env {
 	t.Helper()
+	return newEnvWith(t, b, defaultEngine(t))
+}
+
+// newEnvWith is newEnv with another policy decider.
+func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, s: storetest.Open(t, b), keys: map[string]string{}}
 	start := time.Now()
@@ -92,7 +98,6 @@ func newEnv(t testing.TB, b storetest.Backend) *env {
 	}
 	log := slog.New(slog.DiscardHandler)
 	m := telemetry.New(nil)
-	eng := defaultEngine(t)
 	pl := &gateway.Pipeline{Store: e.s, Authz: e.authz, Decider: eng, Metrics: m, Log: log}
 	sec, err := local.Open(t.TempDir())
 	if err != nil {

@@ -10,6 +10,7 @@ type navItem struct {
 var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
 	{Path: "/actions", Key: "nav.actions", Resource: "actions", Verb: "read"},
+	{Path: "/approvals", Key: "nav.approvals", Resource: "actions", Verb: "read"},
 }
 
 // Nav is the navigation the person may use.

@@ -148,7 +148,11 @@ type View struct {
 
 // Render writes page name with data.
 func (r *Request) Render(status int, name, title, active string, data any) {
-	r.c.render(r.W, status, name, View{Request: r, Title: title, Active: active, Data: data, Flash: r.URL.Query().Get("done")})
+	flash := r.URL.Query().Get("done")
+	if _, ok := r.c.cat[Languages[0]][flash]; !ok {
+		flash = "" // only the console's own messages, never text from the URL
+	}
+	r.c.render(r.W, status, name, View{Request: r, Title: title, Active: active, Data: data, Flash: flash})
 }
 
 // RenderProblem writes page name with an API problem shown above it.

@@ -27,6 +27,8 @@ func (c *Console) routes() {
 	c.page("GET /actions/{id}", c.actionPage)
 	c.page("POST /actions/{id}/cancel", c.cancelAction)
 	c.page("GET /ledger/proof", c.ledgerProof)
+	c.page("GET /approvals", c.approvalsPage)
+	c.page("POST /approvals/{id}/{verb}", c.vote)
 }
 
 type signinData struct {
