@@ -11,6 +11,8 @@ var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
 	{Path: "/actions", Key: "nav.actions", Resource: "actions", Verb: "read"},
 	{Path: "/approvals", Key: "nav.approvals", Resource: "actions", Verb: "read"},
+	{Path: "/audit", Key: "nav.audit", Resource: "ledger", Verb: "read"},
+	{Path: "/admin", Key: "nav.admin", Resource: "keys", Verb: "read"},
 }
 
 // Nav is the navigation the person may use.

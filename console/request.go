@@ -258,6 +258,7 @@ func localPath(p string) string {
 }
 
 var funcs = template.FuncMap{
+	"attrs": attrsJSON,
 	"join": strings.Join,
 	"ts": func(t any) string {
 		switch v := t.(type) {

@@ -29,6 +29,13 @@ func (c *Console) routes() {
 	c.page("GET /ledger/proof", c.ledgerProof)
 	c.page("GET /approvals", c.approvalsPage)
 	c.page("POST /approvals/{id}/{verb}", c.vote)
+	c.page("GET /audit", c.auditPage)
+	c.page("GET /audit/consistency", c.consistencyPage)
+	c.page("GET /audit/export", c.auditExport)
+	c.page("GET /audit/dpia", c.dpiaDownload)
+	c.page("GET /admin", c.adminPage)
+	c.page("POST /admin/keys", c.createKey)
+	c.page("POST /admin/keys/{id}/revoke", c.revokeKey)
 }
 
 type signinData struct {
