@@ -259,7 +259,7 @@ func localPath(p string) string {
 
 var funcs = template.FuncMap{
 	"attrs": attrsJSON,
-	"join": strings.Join,
+	"join":  strings.Join,
 	"ts": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
