@@ -59,9 +59,10 @@ func (c *Console) actionsPage(r *Request) {
 	f := map[string]string{}
 	api := url.Values{"limit": {"100"}}
 	for _, k := range []string{"status", "account", "purpose", "cursor"} {
-		if v := strings.TrimSpace(q.Get(k)); v != "" {
-			f[k] = v
-			api.Set(k, v)
+		// Every key is present: templates index the map for each filter.
+		f[k] = strings.TrimSpace(q.Get(k))
+		if f[k] != "" {
+			api.Set(k, f[k])
 		}
 	}
 	f["kind"] = q.Get("kind")
@@ -142,13 +143,18 @@ func (r *Request) getAction(id string) (actionDetail, error) {
 	if err := r.API(http.MethodGet, "/v1/actions/"+url.PathEscape(id), nil, &d); err != nil {
 		return d, err
 	}
+	return r.detail(d.Action, d.Events, d.Approval), nil
+}
+
+// detail decides what the person may do with an action they have read.
+func (r *Request) detail(a herald.Action, events []herald.ActionEvent, ap *approvalState) actionDetail {
+	d := actionDetail{Action: a, Events: events, Approval: ap}
 	if len(d.Action.Decision) > 0 {
 		var dec policies.Decision
 		if json.Unmarshal(d.Action.Decision, &dec) == nil {
 			d.Decision = &dec
 		}
 	}
-	a := d.Action
 	d.Own = a.SubmittedBy == r.Me.Principal
 	cancellable := a.Status == herald.StatusScheduled || a.Status == herald.StatusPendingApproval
 	d.CanCancel = cancellable && (r.Can("actions", "cancel") || (d.Own && r.Can("actions/own", "cancel")))
@@ -163,7 +169,7 @@ func (r *Request) getAction(id string) (actionDetail, error) {
 			}
 		}
 	}
-	return d, nil
+	return d
 }
 
 // actionPage is one action's timeline: transitions, the decision with its

@@ -24,9 +24,9 @@ type approvalsData struct {
 	Items []actionDetail
 }
 
-// deniedDetailCap bounds the denied actions whose details the rejected tab
-// reads (one API call each).
-const deniedDetailCap = 50
+// itemCap bounds a queue's page; the rejected tab reads each item's
+// details (one API call each).
+const itemCap = 50
 
 // approvalsPage shows one queue: assigned to me (the API's own queue,
 // which never holds my own actions), created by me, rejected (and denied:
@@ -54,9 +54,12 @@ func (c *Console) approvalsPage(r *Request) {
 	var ids []string
 	switch d.Tab {
 	case tabAssigned:
+		// The API's queue carries each action's stages and votes: no
+		// further call per item.
 		var out struct {
 			Approvals []struct {
 				Action herald.Action `json:"action"`
+				approvalState
 			} `json:"approvals"`
 		}
 		if err := r.API(http.MethodGet, "/v1/approvals", nil, &out); err != nil {
@@ -64,7 +67,11 @@ func (c *Console) approvalsPage(r *Request) {
 			return
 		}
 		for _, a := range out.Approvals {
-			ids = append(ids, a.Action.ID)
+			if len(d.Items) == itemCap {
+				break
+			}
+			ap := a.approvalState
+			d.Items = append(d.Items, r.detail(a.Action, nil, &ap))
 		}
 	default:
 		status := map[string]string{tabMine: "pending_approval", tabRejected: "denied", tabExpired: "expired"}[d.Tab]
@@ -79,11 +86,19 @@ func (c *Console) approvalsPage(r *Request) {
 			if d.Tab == tabMine && a.SubmittedBy != r.Me.Principal {
 				continue
 			}
+			if d.Tab != tabRejected {
+				if len(d.Items) < itemCap {
+					d.Items = append(d.Items, r.detail(a, nil, nil))
+				}
+				continue
+			}
 			ids = append(ids, a.ID)
 		}
 	}
-	if len(ids) > deniedDetailCap {
-		ids = ids[:deniedDetailCap]
+	// Rejected and denied actions: their votes tell a rejection from a
+	// policy denial, so each is read (at most itemCap).
+	if len(ids) > itemCap {
+		ids = ids[:itemCap]
 	}
 	for _, id := range ids {
 		a, err := r.getAction(id)

@@ -16,8 +16,9 @@ type signal struct {
 	Fix   string // catalogue key of the link's text
 }
 
-// listCap bounds the lists Today counts: beyond it the page says "500+".
-const listCap = 500
+// listCap bounds the lists Today counts: beyond it the page says "100+"
+// (a count the API does not offer would cost a page of actions per signal).
+const listCap = 100
 
 // today is the home page: operational signals from the public API, each
 // linking to where it is fixed. A signal the person may not read is left
