@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/gateway"
+	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store"
 )
 
@@ -80,8 +81,13 @@ type Config struct {
 	// TrustForwardedProto marks cookies Secure when a proxy says
 	// X-Forwarded-Proto: https (only set it behind a proxy that sets it).
 	TrustForwardedProto bool
-	// LoginBot is the Telegram login bot's username; empty hides the widget.
-	LoginBot string
+	// LoginBot is the Telegram login bot's username. When empty, the
+	// console reads it from the secret at LoginBotPath (key "username",
+	// next to the "token" the gateway checks logins with); with neither,
+	// the widget is hidden.
+	LoginBot     string
+	Secrets      secrets.Store
+	LoginBotPath string
 }
 
 // Console serves the pages.
@@ -272,4 +278,17 @@ func (res apiResult) decode(out any) error {
 		return fmt.Errorf("console: decode API answer: %w", err)
 	}
 	return nil
+}
+
+// loginBot is the Telegram login bot's username, or "" when Telegram
+// sign-in is not configured.
+func (c *Console) loginBot(ctx context.Context) string {
+	if c.cfg.LoginBot != "" || c.cfg.Secrets == nil || c.cfg.LoginBotPath == "" {
+		return c.cfg.LoginBot
+	}
+	sec, err := c.cfg.Secrets.Get(ctx, c.cfg.LoginBotPath)
+	if err != nil || sec.Data["token"] == "" {
+		return ""
+	}
+	return strings.TrimPrefix(sec.Data["username"], "@")
 }

@@ -69,6 +69,7 @@ type env struct {
 	keys    map[string]string // role → API key
 	authz   *access.Enforcer
 	vkey    string
+	secrets *local.Store
 }
 
 func newEnv(t testing.TB, b storetest.Backend) *env {
@@ -112,11 +113,13 @@ func newEnvWith(t testing.TB, b storetest.Backend, eng gateway.Decider) *env {
 		t.Fatal(err)
 	}
 	e.vkey = vkey
+	e.secrets = sec
 	lg := &gateway.Ledger{Logs: store.NewLedgerLogs(e.s, "", signer), VerifierKeys: []string{vkey}}
 	e.api = &gateway.Server{Pipeline: pl, Store: e.s, Metrics: m, Log: log, Secrets: sec, Ledger: lg,
 		Sessions: &gateway.Sessions{Secrets: sec, LoginBotPath: "herald/login-bot", Now: e.s.Now}}
 	api := e.api.Handler()
-	if e.console, err = console.New(console.Config{API: api, Store: e.s, Sessions: e.api.Sessions, Log: log}); err != nil {
+	if e.console, err = console.New(console.Config{API: api, Store: e.s, Sessions: e.api.Sessions, Log: log,
+		Secrets: sec, LoginBotPath: "herald/login-bot"}); err != nil {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(console.Mount(api, e.console))

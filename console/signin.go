@@ -65,7 +65,7 @@ func (c *Console) showSignin(w http.ResponseWriter, r *http.Request, status int,
 	tok := randomToken()
 	c.setCookie(w, r, cookieLoginCSRF, tok, c.cfg.IdleTimeout)
 	lang := c.lang(r)
-	d := signinData{CSRF: tok, Next: localPath(r.FormValue("next")), LoginBot: c.cfg.LoginBot, Org: r.FormValue("org"), Failed: failed}
+	d := signinData{CSRF: tok, Next: localPath(r.FormValue("next")), LoginBot: c.loginBot(r.Context()), Org: r.FormValue("org"), Failed: failed}
 	if d.Next == "/signin" {
 		d.Next = "/"
 	}

@@ -206,7 +206,8 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		Tokens: botapi.SecretTokens{Store: secretStore, Invalidate: secretStore.Invalidate}, Config: facade.Config{Wait: c.FacadeWait}}
 	// The web console (/) is a client of the API handler, in process.
 	api := srv.Handler()
-	cons, err := console.New(console.Config{API: api, Store: s, Sessions: srv.Sessions, Log: log})
+	cons, err := console.New(console.Config{API: api, Store: s, Sessions: srv.Sessions, Log: log,
+		Secrets: secretStore, LoginBotPath: "herald/login-bot"})
 	if err != nil {
 		return err
 	}
