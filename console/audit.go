@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -51,7 +52,6 @@ type auditData struct {
 	Next        string
 	Kind        string
 	Checkpoint  *checkpointView
-	Checkpoints []fullEntry
 	Keys        []string
 	Consistency *consistencyResult
 	Subjects    []subjectRequest
@@ -60,7 +60,8 @@ type auditData struct {
 }
 
 // auditPage is the auditor's desk: ledger entries (paged by seq), the
-// latest signed checkpoint and the checkpoint history, a consistency check
+// latest signed checkpoint (its history: the entries of kind
+// ledger.checkpoint), a consistency check
 // between two checkpoints, exports, the DPIA, and open subject requests.
 func (c *Console) auditPage(r *Request) {
 	d, ok := c.auditData(r)
@@ -105,17 +106,6 @@ func (c *Console) auditData(r *Request) (auditData, bool) {
 	} else if p, ok := err.(*Problem); !ok || p.Status != http.StatusNotFound {
 		r.Fail(err)
 		return d, false
-	}
-	var cps struct {
-		Entries []fullEntry `json:"entries"`
-	}
-	if err := r.API(http.MethodGet, "/v1/ledger/entries?kind="+ledger.KindLedgerCheckpoint+"&limit=1000", nil, &cps); err != nil {
-		r.Fail(err)
-		return d, false
-	}
-	// Newest first, at most 20.
-	for i := len(cps.Entries) - 1; i >= 0 && len(d.Checkpoints) < 20; i-- {
-		d.Checkpoints = append(d.Checkpoints, cps.Entries[i])
 	}
 	if r.Can("reports", "read") && r.Can("contacts", "read") {
 		var out struct {
@@ -199,21 +189,65 @@ func (c *Console) consistencyPage(r *Request) {
 }
 
 // download streams an API answer to the browser as a file (exports, the
-// DPIA): the API decides and formats; the console adds the file name.
+// DPIA): the API decides and formats; the console adds the file name. A
+// 2xx answer is streamed as it is written (a whole-log export is never
+// held in memory); a refusal is shown as a page.
 func (r *Request) download(path, filename string) {
-	res, err := r.c.callAPI(r.Context(), r.Request, r.bearer, http.MethodGet, path, nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
 	if err != nil {
 		r.Fail(err)
 		return
 	}
-	if res.Status >= 300 {
-		r.Fail(res.decode(nil))
+	req.Header.Set("Authorization", "Bearer "+r.bearer)
+	req.RemoteAddr = r.RemoteAddr
+	sw := &streamWriter{w: r.W, filename: filename, h: http.Header{}}
+	r.c.cfg.API.ServeHTTP(sw, req)
+	if sw.status == 0 {
+		sw.WriteHeader(http.StatusOK)
+	}
+	if sw.status >= 300 {
+		r.Fail(apiResult{Status: sw.status, Header: sw.h, Body: sw.buf.Bytes()}.decode(nil))
+	}
+}
+
+// streamWriter passes a 2xx answer through to the browser as an
+// attachment and keeps an error answer for the console to render.
+type streamWriter struct {
+	w        http.ResponseWriter
+	h        http.Header
+	filename string
+	status   int
+	buf      bytes.Buffer
+}
+
+func (s *streamWriter) Header() http.Header { return s.h }
+
+func (s *streamWriter) WriteHeader(status int) {
+	if s.status != 0 {
 		return
 	}
-	r.W.Header().Set("Content-Type", res.Header.Get("Content-Type"))
-	r.W.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
-	r.W.WriteHeader(http.StatusOK)
-	_, _ = r.W.Write(res.Body)
+	s.status = status
+	if status < 300 {
+		s.w.Header().Set("Content-Type", s.h.Get("Content-Type"))
+		s.w.Header().Set("Content-Disposition", `attachment; filename="`+s.filename+`"`)
+		s.w.WriteHeader(status)
+	}
+}
+
+func (s *streamWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.status >= 300 {
+		return s.buf.Write(b)
+	}
+	return s.w.Write(b)
+}
+
+func (s *streamWriter) Flush() {
+	if f, ok := s.w.(http.Flusher); ok && s.status < 300 && s.status != 0 {
+		f.Flush()
+	}
 }
 
 // auditExport downloads the ledger export (JSONL, verifiable offline with

@@ -80,7 +80,10 @@
     const text = note.slice(0, cut + 1);
     const sigs = note.slice(cut + 2).split("\n").filter(Boolean);
     for (const vk of vkeys) {
-      const [name, , b64] = vk.split("+");
+      // name+hash+base64(key): the base64 part may itself contain "+".
+      const i = vk.indexOf("+"), j = vk.indexOf("+", i + 1);
+      if (i < 0 || j < 0) continue;
+      const name = vk.slice(0, i), b64 = vk.slice(j + 1);
       const raw = unb64(b64);
       if (raw.length !== 33 || raw[0] !== 1) continue; // Ed25519 keys only
       const hash = (await sha256(concat(enc.encode(name + "\n"), raw))).slice(0, 4);
