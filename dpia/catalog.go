@@ -113,7 +113,7 @@ var categories = []category{
 		purpose:  "Human review of automated decisions and the four-eyes principle.",
 		resource: "actions", bases: []string{"legitimate_interest"}, flows: []string{flowAuditor},
 		retention: retEntries, subjects: "staff"},
-	{id: "staff", name: "Staff identities and API keys", storage: []string{"api_keys", "access_bindings", "facade_tokens", "people", "platform_operators"},
+	{id: "staff", name: "Staff identities and API keys", storage: []string{"api_keys", "access_bindings", "facade_tokens", "people", "platform_operators", "console_sessions"},
 		fields:   []Field{{Name: "principal"}, {Name: "telegram_id", Optional: true}, {Name: "role"}, {Name: "last_used_at", Optional: true}},
 		purpose:  "Authenticate people and machines and attribute every change to one of them.",
 		resource: "keys", bases: []string{"contract"}, flows: []string{flowSecrets},

@@ -151,6 +151,7 @@ func (s *Server) engine() *gin.Engine {
 	v1.PUT("/policies/params", s.putPolicyParams)
 	s.retentionRoutes(v1)
 	s.retentionProfileRoutes(v1)
+	s.consoleRoutes(v1)
 	return r
 }
 

@@ -109,6 +109,13 @@ var Events = map[string]string{
 	"vault token renewal ended; logging in again":             "vault.renewal_ended",
 	"vault token reached its renewal limit; logging in again": "vault.renewal_limit",
 	"vault token watcher":                                     "vault.watcher_failed",
+
+	// web console (issue 17)
+	"console: request without a valid CSRF token refused": "console.csrf_refused",
+	"console: page failed":                                "console.page_failed",
+	"console: render failed":                              "console.render_failed",
+	"console: session could not be stored":                "console.session_store_failed",
+	"console: signed in":                                  "console.signed_in",
 }
 
 // EventHandler wraps h so every record carries a stable "event" attribute

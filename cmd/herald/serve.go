@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/connectors/mtproto"
 	"github.com/heraldhq/herald/connectors/ratelimit"
 	"github.com/heraldhq/herald/connectors/sandbox"
+	"github.com/heraldhq/herald/console"
 	"github.com/heraldhq/herald/delivery"
 	"github.com/heraldhq/herald/facade"
 	"github.com/heraldhq/herald/gateway"
@@ -210,8 +211,15 @@ func serve(ctx context.Context, c *config, out interface{ Write([]byte) (int, er
 		bots.Waiters = waiters
 	}
 	srv.Inbound.Queued = bots.Inbound.Queued
+	// The web console (/) is a client of the API handler, in process.
+	api := srv.Handler()
+	cons, err := console.New(console.Config{API: api, Store: s, Sessions: srv.Sessions, Log: log,
+		Secrets: secretStore, LoginBotPath: "herald/login-bot"})
+	if err != nil {
+		return err
+	}
 	httpSrv := &http.Server{
-		Handler:           tr.handler(facade.Mount(srv.Handler(), bots)),
+		Handler:           tr.handler(console.Mount(facade.Mount(api, bots), cons)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -354,11 +362,12 @@ default organisation) is shown once and never again; store it now:
   %s
 
 Sandbox account: %s
+Console: http://%s/ (sign in with the key above)
 Try:
   curl -s -X POST http://%s/v1/actions \
     -H "Authorization: Bearer %s" -H "Content-Type: application/json" \
     -d '{"kind":"send_message","account":"%s","target":"-1001234567890","purpose":"transactional","text":"Hello from Herald"}'
 
-`, token, acc.ID, listen, token, acc.ID)
+`, token, acc.ID, listen, listen, token, acc.ID)
 	return nil
 }
