@@ -9,6 +9,7 @@ type navItem struct {
 // nav is the navigation, in order. A new page appends its item here.
 var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
+	{Path: "/compose", Key: "nav.compose", Resource: "actions", Verb: "submit"},
 }
 
 // Nav is the navigation the person may use.

@@ -23,6 +23,9 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /lang", c.switchLang)
 	c.page("POST /signout", c.signout)
 	c.page("GET /{$}", c.today)
+	c.page("GET /compose", c.composePage)
+	c.page("POST /compose", c.composeSubmit)
+	c.page("POST /compose/preview", c.composePreview)
 }
 
 type signinData struct {
