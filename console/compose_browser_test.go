@@ -51,7 +51,7 @@ func TestBrowserComposeQuietHours(t *testing.T) {
 	e := newEnv(t, storetest.Postgres)
 	contact := e.importContact("4242", "Asia/Tokyo", "support", "contract")
 	b := e.browser(t)
-	b.signIn(e.keys[herald.RoleOperator])
+	b.signedIn(e.keys[herald.RoleOperator])
 	b.run(chromedp.Navigate(e.srv.URL+"/compose"), chromedp.WaitVisible(`#compose-form`, chromedp.ByQuery))
 	if got := b.text("main h1"); got != "Compose a message" {
 		t.Fatalf("title %q", got)
@@ -105,7 +105,7 @@ func TestBrowserComposeMarkdownPreview(t *testing.T) {
 	e := newEnv(t, storetest.SQLite)
 	contact := e.importContact("777", "Europe/Berlin", "support", "contract")
 	b := e.browser(t)
-	b.signIn(e.keys[herald.RoleOperator])
+	b.signedIn(e.keys[herald.RoleOperator])
 	b.run(chromedp.Navigate(e.srv.URL+"/compose"), chromedp.WaitVisible(`#compose-form`, chromedp.ByQuery),
 		chromedp.SetValue(`#contact`, contact, chromedp.ByQuery),
 		chromedp.SetValue(`#parse_mode`, "MarkdownV2", chromedp.ByQuery),
@@ -165,4 +165,14 @@ func TestComposeAuditorRefused(t *testing.T) {
 	if as := e.actionsOf(); len(as) != 0 {
 		t.Fatalf("bad input made actions: %v", as)
 	}
+}
+
+// signedIn signs in and waits for the signed-in layout: the harness's
+// signIn waits for `header nav`, which the sign-in page's language switch
+// already matches, so a navigation right after it can abort the sign-in's
+// redirect.
+func (b *browser) signedIn(key string) {
+	b.t.Helper()
+	b.signIn(key)
+	b.run(chromedp.WaitVisible(`form[action="/signout"]`, chromedp.ByQuery))
 }

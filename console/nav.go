@@ -10,6 +10,7 @@ type navItem struct {
 var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
 	{Path: "/compose", Key: "nav.compose", Resource: "actions", Verb: "submit"},
+	{Path: "/policies", Key: "nav.policies", Resource: "policies", Verb: "read"},
 }
 
 // Nav is the navigation the person may use.

@@ -26,6 +26,13 @@ func (c *Console) routes() {
 	c.page("GET /compose", c.composePage)
 	c.page("POST /compose", c.composeSubmit)
 	c.page("POST /compose/preview", c.composePreview)
+	c.page("GET /policies", c.policiesPage)
+	c.page("POST /policies/upload", c.policiesUpload)
+	c.page("GET /policies/params", c.policyParamsPage)
+	c.page("POST /policies/params", c.policyParams)
+	c.page("GET /policies/{version}", c.policyVersionPage)
+	c.page("POST /policies/{version}/impact", c.policyImpact)
+	c.page("POST /policies/{version}/activate", c.policyActivate)
 }
 
 type signinData struct {
