@@ -10,7 +10,9 @@ type navItem struct {
 var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
 	{Path: "/compose", Key: "nav.compose", Resource: "actions", Verb: "submit"},
+	{Path: "/calendar", Key: "nav.calendar", Resource: "actions", Verb: "read"},
 	{Path: "/policies", Key: "nav.policies", Resource: "policies", Verb: "read"},
+	{Path: "/contacts", Key: "nav.contacts", Resource: "contacts", Verb: "read"},
 }
 
 // Nav is the navigation the person may use.

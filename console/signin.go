@@ -33,6 +33,12 @@ func (c *Console) routes() {
 	c.page("GET /policies/{version}", c.policyVersionPage)
 	c.page("POST /policies/{version}/impact", c.policyImpact)
 	c.page("POST /policies/{version}/activate", c.policyActivate)
+	c.page("GET /contacts", c.contactsPage)
+	c.page("GET /contacts/{id}", c.contactPage)
+	c.page("POST /contacts/{id}/opt-out", c.contactOptOut)
+	c.page("POST /contacts/{id}/subject-requests", c.contactSubjectRequest)
+	c.page("GET /calendar", c.calendarPage)
+	c.page("POST /calendar/actions/{id}/reschedule", c.calendarReschedule)
 }
 
 type signinData struct {
