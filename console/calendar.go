@@ -152,8 +152,8 @@ func (c *Console) calendarPage(r *Request) {
 		day.Today = day.Date == today
 		day.Actions = byDay[day.Date]
 		if d.Account != "" {
-			day.Conflicts = filterConflicts(day.Conflicts, d.Account)
 			day.Campaigns = filterCampaigns(day.Campaigns, d.Account)
+			day.Conflicts = filterConflicts(day.Conflicts, d.Account, day.Campaigns)
 		}
 		if day.InPeriod {
 			d.Conflicts += len(day.Conflicts)
@@ -168,10 +168,18 @@ func (c *Console) calendarPage(r *Request) {
 	r.Render(http.StatusOK, "calendar", "calendar.title", "/calendar", d)
 }
 
-func filterConflicts(cs []calConflict, account string) []calConflict {
+// filterConflicts keeps the conflicts of account: its own, and those of
+// the campaigns it sends (shown is the day's campaigns for the account).
+func filterConflicts(cs []calConflict, account string, shown []calCampaign) []calConflict {
 	var out []calConflict
 	for _, c := range cs {
-		if c.Account == "" || c.Account == account {
+		keep := c.Account == account || (c.Account == "" && len(c.Campaigns) == 0)
+		for _, id := range c.Campaigns {
+			for _, s := range shown {
+				keep = keep || s.ID == id
+			}
+		}
+		if keep {
 			out = append(out, c)
 		}
 	}

@@ -60,3 +60,37 @@ func TestBrowserCalendarReschedule(t *testing.T) {
 		t.Fatalf("auditor's calendar = %d:\n%s", res.StatusCode, page)
 	}
 }
+
+// A campaign planned for 22:00 in Tokyo is flagged on its day: most of its
+// audience would get it inside quiet hours.
+func TestCalendarFlagsConflicts(t *testing.T) {
+	e := newEnv(t, storetest.SQLite)
+	a := e.importContact("7272", "Asia/Tokyo", "support", "contract")
+	b := e.importContact("7373", "Asia/Tokyo", "support", "contract")
+	op := e.keys[herald.RoleOperator]
+	st, camp := e.apiDo(http.MethodPost, "/v1/campaigns", op, map[string]any{"name": "Evening notice", "kind": "send_message", "purpose": "support",
+		"template": map[string]any{"text": "Service notice"}, "contacts": []string{a, b}, "accounts": []string{e.account.ID},
+		"start_at": "2026-03-12T13:00:00Z"})
+	if st != http.StatusCreated {
+		t.Fatalf("create campaign = %d %v", st, camp)
+	}
+	if st, out := e.apiDo(http.MethodPost, "/v1/campaigns/"+camp["id"].(string)+"/schedule", op, nil); st != http.StatusOK {
+		t.Fatalf("schedule = %d %v", st, out)
+	}
+	c := e.client()
+	c.signIn(op)
+	res, page := c.get("/calendar?view=week&date=2026-03-12")
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, `<p id="conflict-count" class="conflict">Conflicts in this period: 1</p>`) ||
+		!strings.Contains(page, "<code>quiet_hours</code> 2 of 2 recipients would get it inside quiet hours") || !strings.Contains(page, "Evening notice") {
+		t.Fatalf("calendar = %d:\n%s", res.StatusCode, page)
+	}
+	// another account's filter hides the campaign and its conflict
+	res, page = c.get("/calendar?view=week&date=2026-03-12&account=00000000-0000-0000-0000-000000000000")
+	if res.StatusCode != http.StatusOK || strings.Contains(page, "Evening notice") || !strings.Contains(page, "Conflicts in this period: 0") {
+		t.Fatalf("filtered calendar = %d:\n%s", res.StatusCode, page)
+	}
+	// bad query values fall back, never a 500
+	if res, _ := c.get("/calendar?view=%00&date=\xff"); res.StatusCode != http.StatusOK {
+		t.Fatalf("bad query = %d", res.StatusCode)
+	}
+}
