@@ -176,3 +176,43 @@ func (b *browser) signedIn(key string) {
 	b.signIn(key)
 	b.run(chromedp.WaitVisible(`form[action="/signout"]`, chromedp.ByQuery))
 }
+
+// The campaign variant: a draft to two Tokyo contacts starting at 22:00
+// Tokyo; its dry run predicts both deferred by quiet hours, with a
+// completion time; scheduling it goes through the API.
+func TestBrowserComposeCampaign(t *testing.T) {
+	e := newEnv(t, storetest.Postgres)
+	e.importContact("8181", "Asia/Tokyo", "support", "contract")
+	e.importContact("8282", "Asia/Tokyo", "support", "contract")
+	b := e.browser(t)
+	b.signedIn(e.keys[herald.RoleOperator])
+	b.run(chromedp.Navigate(e.srv.URL+"/compose/campaigns"), chromedp.WaitVisible(`#campaign-form`, chromedp.ByQuery),
+		chromedp.SendKeys(`#name`, "Maintenance notice", chromedp.ByQuery),
+		chromedp.Evaluate(`for (const o of document.querySelectorAll("#contacts option")) o.selected = true`, nil),
+		chromedp.SendKeys(`#text`, "Maintenance tonight.", chromedp.ByQuery),
+		chromedp.SetValue(`#schedule_at`, "2026-03-10T13:00", chromedp.ByQuery))
+	b.checkPage("compose-campaign")
+	b.run(chromedp.Submit(`#campaign-form`, chromedp.ByQuery), chromedp.WaitVisible(`#prediction`, chromedp.ByQuery))
+	if got := b.text("#recipients"); got != "2" {
+		t.Fatalf("recipients %q", got)
+	}
+	if got := b.text("#outcomes"); !strings.Contains(got, "defer") || !strings.Contains(got, "2") {
+		t.Fatalf("outcomes %q", got)
+	}
+	if got := b.text("#by-rule"); !strings.Contains(got, "quiet_hours.defer") {
+		t.Fatalf("by rule %q", got)
+	}
+	if got := b.text("#completion"); !strings.HasPrefix(got, "2026-03-11") {
+		t.Fatalf("completion %q, want the morning after (09:00 Tokyo)", got)
+	}
+	b.checkPage("campaign-dryrun")
+	b.run(chromedp.Click(`#schedule`, chromedp.ByQuery), chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
+	_, out := e.apiDo(http.MethodGet, "/v1/campaigns", e.keys[herald.RoleOperator], nil)
+	cs := out["campaigns"].([]any)
+	if len(cs) != 1 || cs[0].(map[string]any)["status"] != "scheduled" {
+		t.Fatalf("campaigns after scheduling: %v", cs)
+	}
+	if as := e.actionsOf(); len(as) > 2 {
+		t.Fatalf("scheduling made %d actions for 2 recipients", len(as))
+	}
+}
