@@ -26,13 +26,17 @@ type consistencyResult struct {
 	Error    string
 }
 
+// subjectRequest is a data-subject request as the API answers it (Audit
+// lists the open ones; a contact's page lists theirs).
 type subjectRequest struct {
-	ID         string    `json:"id"`
-	Kind       string    `json:"kind"`
-	Status     string    `json:"status"`
-	ReceivedAt time.Time `json:"received_at"`
-	DueAt      time.Time `json:"due_at"`
-	Overdue    bool      `json:"overdue"`
+	ID          string     `json:"id"`
+	Kind        string     `json:"kind"`
+	Contact     string     `json:"contact"`
+	Status      string     `json:"status"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	DueAt       time.Time  `json:"due_at"`
+	CompletedAt *time.Time `json:"completed_at"`
+	Overdue     bool       `json:"overdue"`
 }
 
 type fullEntry struct {

@@ -9,8 +9,12 @@ type navItem struct {
 // nav is the navigation, in order. A new page appends its item here.
 var nav = []navItem{
 	{Path: "/", Key: "nav.today"},
-	{Path: "/actions", Key: "nav.actions", Resource: "actions", Verb: "read"},
+	{Path: "/compose", Key: "nav.compose", Resource: "actions", Verb: "submit"},
 	{Path: "/approvals", Key: "nav.approvals", Resource: "actions", Verb: "read"},
+	{Path: "/calendar", Key: "nav.calendar", Resource: "actions", Verb: "read"},
+	{Path: "/actions", Key: "nav.actions", Resource: "actions", Verb: "read"},
+	{Path: "/contacts", Key: "nav.contacts", Resource: "contacts", Verb: "read"},
+	{Path: "/policies", Key: "nav.policies", Resource: "policies", Verb: "read"},
 	{Path: "/audit", Key: "nav.audit", Resource: "ledger", Verb: "read"},
 	{Path: "/admin", Key: "nav.admin", Resource: "keys", Verb: "read"},
 }
