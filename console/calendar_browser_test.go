@@ -23,7 +23,7 @@ func TestBrowserCalendarReschedule(t *testing.T) {
 		t.Fatalf("deferred action status %v", old["status"])
 	}
 	b := e.browser(t)
-	b.signedIn(e.keys[herald.RoleOperator])
+	b.signIn(e.keys[herald.RoleOperator])
 	b.run(chromedp.Navigate(e.srv.URL+"/calendar?view=week&date=2026-03-11"), chromedp.WaitVisible(`#grid`, chromedp.ByQuery))
 	if got := b.text("#period"); got != "2026-03-09 – 2026-03-15" {
 		t.Fatalf("period %q", got)

@@ -20,7 +20,7 @@ func TestBrowserContacts(t *testing.T) {
 	id := e.importContact("6161", "Europe/Paris", "support", "contract")
 	e.importContact("6262", "Europe/Berlin", "marketing", "consent")
 	b := e.browser(t)
-	b.signedIn(e.keys[herald.RoleComplianceOfficer])
+	b.signIn(e.keys[herald.RoleComplianceOfficer])
 	b.run(chromedp.Navigate(e.srv.URL+"/contacts"), chromedp.WaitVisible(`#contacts`, chromedp.ByQuery))
 	if got := b.text("#contacts tbody"); !strings.Contains(got, "6161") || !strings.Contains(got, "6262") {
 		t.Fatalf("contacts %q", got)

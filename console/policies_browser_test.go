@@ -66,7 +66,7 @@ func TestBrowserPolicies(t *testing.T) {
 		}
 	}
 	b := e.browser(t)
-	b.signedIn(e.keys[herald.RoleComplianceOfficer])
+	b.signIn(e.keys[herald.RoleComplianceOfficer])
 	b.run(chromedp.Navigate(e.srv.URL+"/policies"), chromedp.WaitVisible(`#editor`, chromedp.ByQuery))
 	if got := b.text("#active"); !strings.Contains(got, "built-in default") {
 		t.Fatalf("active %q", got)
