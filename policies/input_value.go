@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -24,11 +25,11 @@ func inputValue(in Input) (ast.Value, error) {
 	}
 	return ast.NewObject(
 		item("now", timeTerm(in.Now)),
-		item("stage", ast.StringTerm(in.Stage)),
+		item("stage", word(in.Stage)),
 		item("action", ast.NewTerm(actionValue(in.Action))),
 		item("actor", ast.NewTerm(ast.NewObject(
-			item("principal", ast.StringTerm(in.Actor.Principal)),
-			item("roles", stringsTerm(in.Actor.Roles)),
+			item("principal", word(in.Actor.Principal)),
+			item("roles", wordsTerm(in.Actor.Roles)),
 		))),
 		item("account", ast.NewTerm(accountValue(in.Account))),
 		item("target", ast.NewTerm(targetValue(in.Target))),
@@ -39,7 +40,8 @@ func inputValue(in Input) (ast.Value, error) {
 
 func actionValue(a ActionInput) ast.Object {
 	c := a.Content
-	content := ast.NewObject(
+	content := make([][2]*ast.Term, 0, 11)
+	content = append(content,
 		item("length", ast.InternedTerm(c.Length)),
 		item("links", ast.InternedTerm(c.Links)),
 		item("shortened_links", ast.InternedTerm(c.Shortened)),
@@ -52,30 +54,32 @@ func actionValue(a ActionInput) ast.Object {
 		item("is_edit_only", ast.InternedTerm(c.IsEditOnly)),
 	)
 	if c.ParseMode != "" {
-		content.Insert(keyTerm("parse_mode"), ast.StringTerm(c.ParseMode))
+		content = append(content, item("parse_mode", word(c.ParseMode)))
 	}
-	obj := ast.NewObject(
-		item("kind", ast.StringTerm(a.Kind)),
-		item("purpose", ast.StringTerm(a.Purpose)),
-		item("content", ast.NewTerm(content)),
+	obj := make([][2]*ast.Term, 0, 6)
+	obj = append(obj,
+		item("kind", word(a.Kind)),
+		item("purpose", word(a.Purpose)),
+		item("content", ast.ObjectTerm(content...)),
 		item("recipients", ast.InternedTerm(a.Recipients)),
 	)
 	if a.ID != "" {
-		obj.Insert(keyTerm("id"), ast.StringTerm(a.ID))
+		obj = append(obj, item("id", ast.StringTerm(a.ID)))
 	}
 	if a.ScheduleAt != nil {
-		obj.Insert(keyTerm("schedule_at"), timeTerm(*a.ScheduleAt))
+		obj = append(obj, item("schedule_at", timeTerm(*a.ScheduleAt)))
 	}
-	return obj
+	return ast.NewObject(obj...)
 }
 
 func accountValue(a AccountInput) ast.Object {
-	obj := ast.NewObject(
-		item("id", ast.StringTerm(a.ID)),
-		item("kind", ast.StringTerm(a.Kind)),
-		item("connector", ast.StringTerm(a.Connector)),
+	obj := make([][2]*ast.Term, 0, 12)
+	obj = append(obj,
+		item("id", word(a.ID)),
+		item("kind", word(a.Kind)),
+		item("connector", word(a.Connector)),
 		item("age_days", ast.InternedTerm(a.AgeDays)),
-		item("status", ast.StringTerm(a.Status)),
+		item("status", word(a.Status)),
 		item("sends_24h", ast.InternedTerm(a.Sends24h)),
 		item("errors_429_24h", ast.InternedTerm(a.Errors429_24h)),
 		item("flood_wait_24h", ast.InternedTerm(a.FloodWait24h)),
@@ -84,62 +88,64 @@ func accountValue(a AccountInput) ast.Object {
 		item("baseline_daily_7d", ast.FloatNumberTerm(a.BaselineDaily7d)),
 	)
 	if a.FrozenUntil != nil {
-		obj.Insert(keyTerm("frozen_until"), timeTerm(*a.FrozenUntil))
+		obj = append(obj, item("frozen_until", timeTerm(*a.FrozenUntil)))
 	}
-	return obj
+	return ast.NewObject(obj...)
 }
 
 func targetValue(t TargetInput) ast.Object {
-	obj := ast.NewObject(
+	obj := make([][2]*ast.Term, 0, 4)
+	obj = append(obj,
 		item("chat_id", ast.StringTerm(t.ChatID)),
-		item("type", ast.StringTerm(t.Type)),
+		item("type", word(t.Type)),
 	)
 	if t.Members != 0 {
-		obj.Insert(keyTerm("members"), ast.InternedTerm(t.Members))
+		obj = append(obj, item("members", ast.InternedTerm(t.Members)))
 	}
 	if t.Contact != nil {
-		obj.Insert(keyTerm("contact"), ast.NewTerm(contactValue(*t.Contact)))
+		obj = append(obj, item("contact", ast.NewTerm(contactValue(*t.Contact))))
 	}
-	return obj
+	return ast.NewObject(obj...)
 }
 
 func contactValue(c ContactInput) ast.Object {
-	obj := ast.NewObject(
+	obj := make([][2]*ast.Term, 0, 9)
+	obj = append(obj,
 		item("id", ast.StringTerm(c.ID)),
 		item("opted_out", ast.InternedTerm(c.OptedOut)),
 	)
 	if c.Timezone != "" {
-		obj.Insert(keyTerm("timezone"), ast.StringTerm(c.Timezone))
+		obj = append(obj, item("timezone", word(c.Timezone)))
 	}
 	if c.Language != "" {
-		obj.Insert(keyTerm("language"), ast.StringTerm(c.Language))
+		obj = append(obj, item("language", word(c.Language)))
 	}
 	if c.OptedOutAt != nil {
-		obj.Insert(keyTerm("opted_out_at"), timeTerm(*c.OptedOutAt))
+		obj = append(obj, item("opted_out_at", timeTerm(*c.OptedOutAt)))
 	}
 	if c.LastInboundAt != nil {
-		obj.Insert(keyTerm("last_inbound_at"), timeTerm(*c.LastInboundAt))
+		obj = append(obj, item("last_inbound_at", timeTerm(*c.LastInboundAt)))
 	}
 	if c.Restricted {
-		obj.Insert(keyTerm("restricted"), ast.InternedTerm(true))
+		obj = append(obj, item("restricted", ast.InternedTerm(true)))
 	}
 	if c.Objected {
-		obj.Insert(keyTerm("objected"), ast.InternedTerm(true))
+		obj = append(obj, item("objected", ast.InternedTerm(true)))
 	}
 	if c.Consents == nil {
-		obj.Insert(keyTerm("consents"), ast.NullTerm())
+		obj = append(obj, item("consents", ast.NullTerm()))
 	} else {
-		consents := ast.NewObject()
+		consents := make([][2]*ast.Term, 0, len(c.Consents))
 		for purpose, b := range c.Consents {
-			consents.Insert(ast.StringTerm(purpose), ast.ObjectTerm(
-				item("basis", ast.StringTerm(b.Basis)),
-				item("source", ast.StringTerm(b.Source)),
+			consents = append(consents, ast.Item(word(purpose), ast.ObjectTerm(
+				item("basis", word(b.Basis)),
+				item("source", word(b.Source)),
 				item("at", timeTerm(b.At)),
-			))
+			)))
 		}
-		obj.Insert(keyTerm("consents"), ast.NewTerm(consents))
+		obj = append(obj, item("consents", ast.ObjectTerm(consents...)))
 	}
-	return obj
+	return ast.NewObject(obj...)
 }
 
 func frequencyValue(f FrequencyInput) ast.Object {
@@ -147,11 +153,12 @@ func frequencyValue(f FrequencyInput) ast.Object {
 	if f.Recipient != nil {
 		sends := make([]*ast.Term, len(f.Recipient))
 		for i, s := range f.Recipient {
-			sends[i] = ast.ObjectTerm(item("at", timeTerm(s.At)), item("purpose", ast.StringTerm(s.Purpose)))
+			sends[i] = ast.ObjectTerm(item("at", timeTerm(s.At)), item("purpose", word(s.Purpose)))
 		}
 		recipient = ast.ArrayTerm(sends...)
 	}
-	obj := ast.NewObject(
+	obj := make([][2]*ast.Term, 0, 7)
+	obj = append(obj,
 		item("recipient", recipient),
 		item("account_last_second", ast.InternedTerm(f.AccountLastSecond)),
 		item("account_last_minute", ast.InternedTerm(f.AccountLastMinute)),
@@ -159,18 +166,18 @@ func frequencyValue(f FrequencyInput) ast.Object {
 		item("chat_last_minute", ast.InternedTerm(f.ChatLastMinute)),
 	)
 	if f.AccountLastColdAt != nil {
-		obj.Insert(keyTerm("account_last_cold_at"), timeTerm(*f.AccountLastColdAt))
+		obj = append(obj, item("account_last_cold_at", timeTerm(*f.AccountLastColdAt)))
 	}
 	if f.ChatLastPostAt != nil {
-		obj.Insert(keyTerm("chat_last_post_at"), timeTerm(*f.ChatLastPostAt))
+		obj = append(obj, item("chat_last_post_at", timeTerm(*f.ChatLastPostAt)))
 	}
-	return obj
+	return ast.NewObject(obj...)
 }
 
 func orgValue(o OrgInput) (ast.Object, error) {
 	obj := ast.NewObject(
-		item("id", ast.StringTerm(o.ID)),
-		item("timezone", ast.StringTerm(o.Timezone)),
+		item("id", word(o.ID)),
+		item("timezone", word(o.Timezone)),
 	)
 	if len(o.Params) > 0 {
 		// Params are free-form JSON; normalise through encoding/json so Go
@@ -201,6 +208,44 @@ func keyTerm(k string) *ast.Term {
 	}
 	t, _ := inputKeys.LoadOrStore(k, ast.StringTerm(k))
 	return t.(*ast.Term)
+}
+
+// maxWords bounds the interned values: they come from a small vocabulary
+// (stages, kinds, purposes, time zones, consent bases, organisation and
+// account ids), but a hostile or buggy client could send many distinct ones,
+// and past the bound values are simply not shared.
+const maxWords = 4096
+
+var (
+	words     sync.Map // string → *ast.Term
+	wordCount atomic.Int64
+)
+
+// word is the string term of a low-cardinality input value, shared between
+// decisions like the keys. Evaluation never mutates input terms.
+func word(s string) *ast.Term {
+	if t, ok := words.Load(s); ok {
+		return t.(*ast.Term)
+	}
+	if wordCount.Load() >= maxWords {
+		return ast.StringTerm(s)
+	}
+	t, loaded := words.LoadOrStore(s, ast.StringTerm(s))
+	if !loaded {
+		wordCount.Add(1)
+	}
+	return t.(*ast.Term)
+}
+
+func wordsTerm(ss []string) *ast.Term {
+	if ss == nil {
+		return ast.NullTerm()
+	}
+	terms := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		terms[i] = word(s)
+	}
+	return ast.ArrayTerm(terms...)
 }
 
 func timeTerm(t time.Time) *ast.Term {
