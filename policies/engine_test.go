@@ -597,7 +597,7 @@ func TestExplain(t *testing.T) {
 	t.Logf("%d failing lines, e.g. %q", len(lines), lines[:min(3, len(lines))])
 	// The opt-out check failed for this contact, so it must be in the trace.
 	if !slices.ContainsFunc(lines, func(l string) bool {
-		return strings.HasPrefix(l, "consent.rego:") && strings.HasSuffix(l, ": contact.opted_out == true")
+		return strings.HasPrefix(l, "consent.rego:") && strings.HasSuffix(l, ": lib.contact.opted_out == true")
 	}) {
 		t.Errorf("trace lacks the opt-out check; got %d lines, first: %q", len(lines), lines[0])
 	}

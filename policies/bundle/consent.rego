@@ -5,11 +5,13 @@ package herald.consent
 
 import data.herald.lib
 
+# contact is kept for bundles derived from this one; the rules below read
+# lib.contact directly, one rule evaluation fewer per decision.
 contact := lib.contact
 
 applies if not lib.is_chat
 
-opted_out if contact.opted_out == true
+opted_out if lib.contact.opted_out == true
 
 needs_consent if input.action.purpose in lib.params.consent.consent_purposes
 
@@ -17,7 +19,7 @@ is_service if input.action.purpose in lib.params.consent.service_purposes
 
 # basis is the contact's recorded legal basis for this purpose, if any.
 basis := b if {
-	consents := contact.consents
+	consents := lib.contact.consents
 	is_object(consents)
 	b := consents[input.action.purpose]
 	is_object(b)
@@ -43,7 +45,7 @@ stale if {
 # younger than the service window (24 h by default).
 inbound_open if {
 	lib.has_written
-	last := time.parse_rfc3339_ns(contact.last_inbound_at)
+	last := time.parse_rfc3339_ns(lib.contact.last_inbound_at)
 	lib.now_ns - last <= ((lib.params.consent.inbound_window_hours * 3600) * 1000000000)
 }
 

@@ -8,9 +8,9 @@ package herald.consent
 
 import data.herald.lib
 
-restricted if contact.restricted == true
+restricted if lib.contact.restricted == true
 
-objected if contact.objected == true
+objected if lib.contact.objected == true
 
 verdicts contains {
 	"rule": "consent.restricted",

@@ -104,6 +104,7 @@ verdicts contains verdict(
 	lib.local_at(lib.now_ns, lib.org_tz, 1, 0),
 	sprintf("the account already wrote to %v people today who never wrote to it (cap %v)", [freq.account_cold_today, lib.params.frequency.user_cold_per_day]),
 ) if {
+	input.account.kind == "user" # implied by is_cold; lets rule indexing skip this rule for bots
 	lib.is_cold
 	freq.account_cold_today >= lib.params.frequency.user_cold_per_day
 }
@@ -113,6 +114,7 @@ verdicts contains verdict(
 	next_ns,
 	sprintf("messages to people who never wrote need %v s between them", [lib.params.frequency.user_cold_spacing_seconds]),
 ) if {
+	input.account.kind == "user" # implied by is_cold; lets rule indexing skip this rule for bots
 	lib.is_cold
 	lib.is_time(freq.account_last_cold_at)
 	next_ns := time.parse_rfc3339_ns(freq.account_last_cold_at) + (lib.params.frequency.user_cold_spacing_seconds * second_ns)

@@ -29,7 +29,12 @@ factors contains {"name": "rate_limited", "points": lib.params.risk.points.rate_
 	input.account.errors_429_24h + input.account.flood_wait_24h >= lib.params.risk.rate_limited_min
 }
 
-factors contains {"name": "cold_outreach", "points": lib.params.risk.points.cold_outreach} if lib.is_cold
+# The kind test is implied by is_cold; as an equality on the input it lets
+# rule indexing skip the rule for bots without evaluating it.
+factors contains {"name": "cold_outreach", "points": lib.params.risk.points.cold_outreach} if {
+	input.account.kind == "user"
+	lib.is_cold
+}
 
 factors contains {"name": "links", "points": lib.params.risk.points.links} if input.action.content.links > 0
 
