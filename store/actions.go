@@ -90,16 +90,21 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	if err != nil {
 		return fmt.Errorf("encode content: %w", err)
 	}
-	_, err = t.q.exec(ctx, `INSERT INTO actions (`+actionColumns+`) VALUES
+	// The inserts below are deferred (db.go): on PostgreSQL they reach the
+	// server together with the ledger head read, in one round trip.
+	isUnique := t.d.isUnique
+	err = t.q.deferExec(ctx, func(err error) error {
+		if isUnique(err) {
+			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
+		}
+		return fmt.Errorf("insert action: %w", err)
+	}, `INSERT INTO actions (`+actionColumns+`) VALUES
 		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		a.ID, a.Org, a.Account, a.Kind, a.Purpose, a.Target, nullable(a.ContactID), string(content), a.Status, a.SendAt, a.ScheduleAt,
 		nullable(a.IdempotencyKey), a.RequestHash, a.SubmittedBy, nullableJSON(a.Decision), nullableJSON(a.Receipt), a.Attempts,
 		a.ErrorCode, a.ErrorMessage, a.CreatedAt, a.UpdatedAt, a.Recipient)
 	if err != nil {
-		if t.d.isUnique(err) {
-			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
-		}
-		return fmt.Errorf("insert action: %w", err)
+		return err
 	}
 	rows := []string{"($1, $2, '', 'received', $3, $4, '', $5)"}
 	args := []any{a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))}
@@ -108,9 +113,11 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 		n := len(args)
 		rows = append(rows, fmt.Sprintf("($1, $2, $%d, $%d, $3, $%d, $%d, $5)", n-3, n-2, n-1, n))
 	}
-	if _, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES `+
-		strings.Join(rows, ", "), args...); err != nil {
-		return fmt.Errorf("record transitions of action %s: %w", a.ID, err)
+	id := a.ID
+	if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("record transitions of action %s: %w", id, err) },
+		`INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES `+
+			strings.Join(rows, ", "), args...); err != nil {
+		return err
 	}
 	if counted(a.Status) {
 		if err := t.applyCounters(ctx, a.Org, a.Account, reservation(a.SendAt, 1)); err != nil {

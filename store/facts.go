@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -144,22 +145,50 @@ const recipientWindow = 8 * 24 * time.Hour
 func (q *queries) SendFacts(ctx context.Context, fq FactQuery) (SendFacts, error) {
 	var f SendFacts
 	at := fq.At
-	query := `SELECT send_at, purpose FROM actions
-		WHERE org_id = $1 AND recipient = $2 AND status IN ` + countedStatuses + ` AND send_at >= $3 AND send_at <= $4`
-	args := []any{fq.Org, fq.Recipient, at.Add(-recipientWindow), at.Add(recipientWindow)}
+	ws := accountWindows(fq)
+	// One statement, one round trip: the account's counter sums (one row)
+	// joined to the recipient's counted sends (zero or more rows). The
+	// sums repeat on every recipient row; a recipient without sends yields
+	// the one row with a NULL send_at.
+	sel, where, args := countersSQL(fq.Account, ws)
+	args = append(args, fq.Org, fq.Recipient, at.Add(-recipientWindow), at.Add(recipientWindow))
+	n := len(args)
+	recipient := fmt.Sprintf(`SELECT send_at, purpose FROM actions
+		WHERE org_id = $%d AND recipient = $%d AND status IN `+countedStatuses+` AND send_at >= $%d AND send_at <= $%d`, n-3, n-2, n-1, n)
 	if fq.Self != nil {
-		query += ` AND id <> $5 AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $6 OR (send_at = $6 AND id < $5))`
 		args = append(args, fq.Self.ID, fq.Self.SendAt)
+		n = len(args)
+		recipient += fmt.Sprintf(` AND id <> $%d AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $%d OR (send_at = $%d AND id < $%d))`,
+			n-1, n, n, n-1)
 	}
-	rs, err := q.q.query(ctx, query+` ORDER BY send_at`, args...)
+	rs, err := q.q.query(ctx, `SELECT c.*, r.send_at, r.purpose FROM (SELECT `+sel+` FROM send_counters WHERE account_id = $1 AND (`+where+`)) c
+		LEFT JOIN (`+recipient+`) r ON 1 = 1 ORDER BY r.send_at`, args...)
 	if err != nil {
-		return f, fmt.Errorf("recipient sends: %w", err)
+		return f, fmt.Errorf("send facts: %w", err)
 	}
+	defer rs.Close()
+	var sums [numWindows]int64
+	dst := make([]any, numWindows+2)
+	for i := range sums {
+		dst[i] = &sums[i]
+	}
+	var (
+		sendAt  *time.Time
+		purpose *string
+	)
+	dst[numWindows], dst[numWindows+1] = &sendAt, &purpose
+	rows := 0
 	for rs.Next() {
-		var s RecipientSend
-		if err := rs.Scan(&s.At, &s.Purpose); err != nil {
-			rs.Close()
-			return f, fmt.Errorf("recipient sends: %w", err)
+		if err := rs.Scan(dst...); err != nil {
+			return f, fmt.Errorf("send facts: %w", err)
+		}
+		rows++
+		if sendAt == nil {
+			continue
+		}
+		s := RecipientSend{At: *sendAt}
+		if purpose != nil {
+			s.Purpose = *purpose
 		}
 		f.Recipient = append(f.Recipient, s)
 		if !s.At.Before(at.Add(-time.Minute)) && !s.At.After(at) {
@@ -170,13 +199,13 @@ func (q *queries) SendFacts(ctx context.Context, fq FactQuery) (SendFacts, error
 			f.ChatLastPostAt = &t
 		}
 	}
-	rs.Close()
 	if err := rs.Err(); err != nil {
-		return f, fmt.Errorf("recipient sends: %w", err)
+		return f, fmt.Errorf("send facts: %w", err)
 	}
-	if err := q.accountFacts(ctx, fq, &f); err != nil {
-		return f, err
+	if rows == 0 {
+		return f, fmt.Errorf("send facts: the counter sums returned no row")
 	}
+	accountFacts(fq, ws, sums, &f)
 	return f, nil
 }
 
@@ -191,33 +220,36 @@ func windowEnding(scope string, at time.Time, span time.Duration) window {
 	return window{scope: scope, from: to - int64(span/bucketWidth(scope)), to: to}
 }
 
-// accountFacts reads the account's windows from send_counters in one
-// statement: one primary-key range per window.
+// The account windows, in the order of their sums.
+const (
+	wSecond = iota
+	wMinute
+	wDayHours
+	wWeekHours
+	wHourMinutes
+	wMinuteSeconds
+	wBlocked
+	w429
+	wFlood
+	wPeerFlood
+	numWindows
+)
+
+// accountWindows are the counter ranges of the account's facts: one
+// primary-key range per window.
 //
 // The day and week windows are the 24 (168) whole hours before the current
 // one, plus the current hour's whole minutes, plus the current minute's
 // seconds up to at: a reservation due later in the current hour is not
 // counted as sent yet.
-func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) error {
+func accountWindows(fq FactQuery) [numWindows]window {
 	at := fq.At
 	sec, minute := scopeReserved100ms, scopeReserved1s
 	if fq.Self != nil {
 		sec, minute = scopeStarted100ms, scopeStarted1s
 	}
 	hb, mb, sb := bucketOf(scopeReserved1h, at), bucketOf(scopeReserved1m, at), bucketOf(scopeReserved1s, at)
-	const (
-		wSecond = iota
-		wMinute
-		wDayHours
-		wWeekHours
-		wHourMinutes
-		wMinuteSeconds
-		wBlocked
-		w429
-		wFlood
-		wPeerFlood
-	)
-	ws := []window{
+	return [numWindows]window{
 		wSecond:        windowEnding(sec, at, time.Second),
 		wMinute:        windowEnding(minute, at, time.Minute),
 		wDayHours:      {scopeReserved1h, hb - 25, hb - 1},
@@ -229,28 +261,32 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 		wFlood:         windowEnding(scopeFloodWait1h, at, 24*time.Hour),
 		wPeerFlood:     windowEnding(scopePeerFlood1h, at, 24*time.Hour),
 	}
-	sums := make([]int64, len(ws))
-	var sel, where string
-	args := []any{fq.Account}
+}
+
+// countersSQL is the select list (one sum per window) and the WHERE
+// condition (any window) of the account's counter read, with its
+// arguments ($1 is the account).
+func countersSQL(account string, ws [numWindows]window) (sel, where string, args []any) {
+	args = make([]any, 1, 1+3*numWindows+6)
+	args[0] = account
+	var bs, bw strings.Builder
 	for i, w := range ws {
 		args = append(args, w.scope, w.from, w.to)
 		n := len(args)
 		cond := fmt.Sprintf("(scope = $%d AND bucket > $%d AND bucket <= $%d)", n-2, n-1, n)
 		if i > 0 {
-			sel += ", "
-			where += " OR "
+			bs.WriteString(", ")
+			bw.WriteString(" OR ")
 		}
 		// SUM of bigint is numeric in PostgreSQL: cast back for the scan.
-		sel += "CAST(COALESCE(SUM(CASE WHEN " + cond + " THEN n ELSE 0 END), 0) AS bigint)"
-		where += cond
+		fmt.Fprintf(&bs, "CAST(COALESCE(SUM(CASE WHEN %s THEN n ELSE 0 END), 0) AS bigint) AS w%d", cond, i)
+		bw.WriteString(cond)
 	}
-	dst := make([]any, len(sums))
-	for i := range sums {
-		dst[i] = &sums[i]
-	}
-	if err := q.q.queryRow(ctx, `SELECT `+sel+` FROM send_counters WHERE account_id = $1 AND (`+where+`)`, args...).Scan(dst...); err != nil {
-		return fmt.Errorf("account counters: %w", err)
-	}
+	return bs.String(), bw.String(), args
+}
+
+// accountFacts turns the window sums into the account's facts.
+func accountFacts(fq FactQuery, ws [numWindows]window, sums [numWindows]int64, f *SendFacts) {
 	current := sums[wHourMinutes] + sums[wMinuteSeconds]
 	day, week := sums[wDayHours]+current, sums[wWeekHours]+current
 	// The action re-decided at send time is itself a reservation in the
@@ -271,7 +307,6 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 	f.AccountLastSecond, f.AccountLastMinute = int(sums[wSecond]), int(sums[wMinute])
 	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = int(day), float64(week)/7, int(sums[wBlocked])
 	f.Account429_24h, f.AccountFlood24h, f.AccountPeerFlood = int(sums[w429]), int(sums[wFlood]), int(sums[wPeerFlood])
-	return nil
 }
 
 // counterDelta is one change to send_counters.
@@ -341,12 +376,9 @@ func (t *Tx) applyCounters(ctx context.Context, org, account string, ds []counte
 	if vals == "" {
 		return nil
 	}
-	_, err := t.q.exec(ctx, `INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `+vals+`
+	return t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("update send counters: %w", err) },
+		`INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `+vals+`
 		ON CONFLICT (account_id, scope, bucket) DO UPDATE SET n = send_counters.n + excluded.n`, args...)
-	if err != nil {
-		return fmt.Errorf("update send counters: %w", err)
-	}
-	return nil
 }
 
 // counterHorizon is how long counter buckets are kept: the longest window

@@ -147,6 +147,10 @@ func (d *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
 	return &sqlRow{rows: r, err: err}
 }
 
+func (d *sqliteDB) deferExec(ctx context.Context, wrap func(error) error, q string, args ...any) error {
+	return runNow(ctx, d, wrap, q, args...)
+}
+
 func (d *sqliteDB) inTx(ctx context.Context, fn func(q querier) error) error {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
@@ -253,6 +257,9 @@ func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error
 		return sqlQuery(ctx, stmtConn{st}, q, args...)
 	}
 	return sqlQuery(ctx, t.tx, q, args...)
+}
+func (t sqliteTx) deferExec(ctx context.Context, wrap func(error) error, q string, args ...any) error {
+	return runNow(ctx, t, wrap, q, args...)
 }
 func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
 	r, err := t.query(ctx, q, args...)
