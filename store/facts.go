@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -150,19 +151,18 @@ func (q *queries) SendFacts(ctx context.Context, fq FactQuery) (SendFacts, error
 	// joined to the recipient's counted sends (zero or more rows). The
 	// sums repeat on every recipient row; a recipient without sends yields
 	// the one row with a NULL send_at.
-	sel, where, args := countersSQL(fq.Account, ws)
+	args := make([]any, 0, factsArgs+2)
+	args = append(args, fq.Account)
+	for _, w := range ws {
+		args = append(args, w.scope, w.from, w.to)
+	}
 	args = append(args, fq.Org, fq.Recipient, at.Add(-recipientWindow), at.Add(recipientWindow))
-	n := len(args)
-	recipient := fmt.Sprintf(`SELECT send_at, purpose FROM actions
-		WHERE org_id = $%d AND recipient = $%d AND status IN `+countedStatuses+` AND send_at >= $%d AND send_at <= $%d`, n-3, n-2, n-1, n)
+	query := factsSQL
 	if fq.Self != nil {
 		args = append(args, fq.Self.ID, fq.Self.SendAt)
-		n = len(args)
-		recipient += fmt.Sprintf(` AND id <> $%d AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $%d OR (send_at = $%d AND id < $%d))`,
-			n-1, n, n, n-1)
+		query = factsSelfSQL
 	}
-	rs, err := q.q.query(ctx, `SELECT c.*, r.send_at, r.purpose FROM (SELECT `+sel+` FROM send_counters WHERE account_id = $1 AND (`+where+`)) c
-		LEFT JOIN (`+recipient+`) r ON 1 = 1 ORDER BY r.send_at`, args...)
+	rs, err := q.q.query(ctx, query, args...)
 	if err != nil {
 		return f, fmt.Errorf("send facts: %w", err)
 	}
@@ -263,26 +263,42 @@ func accountWindows(fq FactQuery) [numWindows]window {
 	}
 }
 
-// countersSQL is the select list (one sum per window) and the WHERE
-// condition (any window) of the account's counter read, with its
-// arguments ($1 is the account).
-func countersSQL(account string, ws [numWindows]window) (sel, where string, args []any) {
-	args = make([]any, 1, 1+3*numWindows+6)
-	args[0] = account
-	var bs, bw strings.Builder
-	for i, w := range ws {
-		args = append(args, w.scope, w.from, w.to)
-		n := len(args)
+// factsArgs is the number of arguments of factsSQL: the account, three per
+// window, then the organisation, the recipient and the recipient window.
+const factsArgs = 1 + 3*numWindows + 4
+
+// factsSQL reads every fact of a decision in one statement, one round trip:
+// the account's counter sums (one row; one primary-key range per window)
+// joined to the recipient's counted sends (zero or more rows, by the
+// (org_id, recipient, send_at) index). The sums repeat on every recipient
+// row; a recipient without sends yields the one row with a NULL send_at.
+// factsSelfSQL adds the send-time ordering rule (FactQuery.Self). The texts
+// are built once: the statement caches of both stores key on them.
+var factsSQL, factsSelfSQL = buildFactsSQL()
+
+func buildFactsSQL() (plain, self string) {
+	var sel, where strings.Builder
+	for i := range numWindows {
+		n := 1 + 3*(i+1)
 		cond := fmt.Sprintf("(scope = $%d AND bucket > $%d AND bucket <= $%d)", n-2, n-1, n)
 		if i > 0 {
-			bs.WriteString(", ")
-			bw.WriteString(" OR ")
+			sel.WriteString(", ")
+			where.WriteString(" OR ")
 		}
 		// SUM of bigint is numeric in PostgreSQL: cast back for the scan.
-		fmt.Fprintf(&bs, "CAST(COALESCE(SUM(CASE WHEN %s THEN n ELSE 0 END), 0) AS bigint) AS w%d", cond, i)
-		bw.WriteString(cond)
+		fmt.Fprintf(&sel, "CAST(COALESCE(SUM(CASE WHEN %s THEN n ELSE 0 END), 0) AS bigint) AS w%d", cond, i)
+		where.WriteString(cond)
 	}
-	return bs.String(), bw.String(), args
+	n := factsArgs
+	recipient := fmt.Sprintf(`SELECT send_at, purpose FROM actions
+		WHERE org_id = $%d AND recipient = $%d AND status IN `+countedStatuses+` AND send_at >= $%d AND send_at <= $%d`, n-3, n-2, n-1, n)
+	recipientSelf := recipient + fmt.Sprintf(
+		` AND id <> $%d AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $%d OR (send_at = $%d AND id < $%d))`, n+1, n+2, n+2, n+1)
+	stmt := func(recipient string) string {
+		return `SELECT c.*, r.send_at, r.purpose FROM (SELECT ` + sel.String() + ` FROM send_counters WHERE account_id = $1 AND (` +
+			where.String() + `)) c LEFT JOIN (` + recipient + `) r ON 1 = 1 ORDER BY r.send_at`
+	}
+	return stmt(recipient), stmt(recipientSelf)
 }
 
 // accountFacts turns the window sums into the account's facts.
@@ -346,39 +362,65 @@ func (t *Tx) applyCounters(ctx context.Context, org, account string, ds []counte
 	if len(ds) == 0 {
 		return nil
 	}
-	// Sum per key first: one statement may not touch a row twice.
-	type key struct {
+	// Sum per key first: one statement may not touch a row twice. A move
+	// changes a handful of buckets: a slice beats a map.
+	type keySum struct {
 		scope  string
 		bucket int64
+		n      int
 	}
-	sum := map[key]int{}
-	var order []key
+	sums := make([]keySum, 0, len(ds))
+next:
 	for _, d := range ds {
-		k := key{d.scope, bucketOf(d.scope, d.at)}
-		if _, ok := sum[k]; !ok {
-			order = append(order, k)
+		b := bucketOf(d.scope, d.at)
+		for i := range sums {
+			if sums[i].scope == d.scope && sums[i].bucket == b {
+				sums[i].n += d.n
+				continue next
+			}
 		}
-		sum[k] += d.n
+		sums = append(sums, keySum{d.scope, b, d.n})
 	}
-	var vals string
-	args := []any{account, org}
-	for _, k := range order {
-		if sum[k] == 0 {
+	args := make([]any, 2, 2+3*len(sums))
+	args[0], args[1] = account, org
+	rows := 0
+	for _, k := range sums {
+		if k.n == 0 {
 			continue
 		}
-		args = append(args, k.scope, k.bucket, sum[k])
-		n := len(args)
-		if vals != "" {
-			vals += ", "
-		}
-		vals += fmt.Sprintf("($1, $%d, $%d, $2, $%d)", n-2, n-1, n)
+		args = append(args, k.scope, k.bucket, k.n)
+		rows++
 	}
-	if vals == "" {
+	if rows == 0 {
 		return nil
 	}
-	return t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("update send counters: %w", err) },
-		`INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `+vals+`
-		ON CONFLICT (account_id, scope, bucket) DO UPDATE SET n = send_counters.n + excluded.n`, args...)
+	return t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("update send counters: %w", err) }, countersUpsertSQL(rows), args...)
+}
+
+// countersUpsertSQLs caches the upsert text per row count (a move touches
+// at most a dozen buckets), so building it allocates nothing.
+var countersUpsertSQLs sync.Map // int → string
+
+func countersUpsertSQL(rows int) string {
+	if q, ok := countersUpsertSQLs.Load(rows); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := 2 + 3*(i+1)
+		fmt.Fprintf(&b, "($1, $%d, $%d, $2, $%d)", n-2, n-1, n)
+	}
+	b.WriteString(`
+		ON CONFLICT (account_id, scope, bucket) DO UPDATE SET n = send_counters.n + excluded.n`)
+	q := b.String()
+	if rows <= 32 {
+		countersUpsertSQLs.Store(rows, q)
+	}
+	return q
 }
 
 // counterHorizon is how long counter buckets are kept: the longest window

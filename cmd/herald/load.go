@@ -68,8 +68,8 @@ submits/s, latency p50/p95/p99, the decision outcome mix, errors and peak RSS. I
 server started with "herald serve --worker=false" (--url, --key; --server-pid to read the server's
 peak RSS), or in this process on a fresh SQLite database or the EMPTY PostgreSQL database named by
 --database-url, with the built-in bundle (--policy default) or none (--policy allow). Accounts and
-contacts are created through the API first. --cpuprofile profiles this process (in-process runs
-profile the server). --seed-actions N first bulk-inserts N delivered actions of another account of
+contacts are created through the API first. --cpuprofile profiles this process during the measured
+window, after setup (in-process runs profile the server). --seed-actions N first bulk-inserts N delivered actions of another account of
 the load organisation in SQL, so two runs (1,000 and 1,000,000) show whether submit latency stays
 flat as the actions table grows.
 
@@ -90,7 +90,11 @@ flat as the actions table grows.
 			} else if o.policy == "" {
 				o.policy = "allow"
 			}
-			if o.cpuProfile != "" {
+			if submitOnly {
+				// The submit-only run profiles its measured window only,
+				// not the setup (accounts, contact import).
+				so.cpuProfile = o.cpuProfile
+			} else if o.cpuProfile != "" {
 				f, err := os.Create(o.cpuProfile)
 				if err != nil {
 					return err

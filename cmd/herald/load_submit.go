@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,9 @@ type submitLoadOptions struct {
 	// actions of another account of the load organisation before the run,
 	// to measure the submit path against a large actions table.
 	seedActions int
+	// cpuProfile, when set, receives a CPU profile of the measured window
+	// (after setup).
+	cpuProfile string
 }
 
 // loadKeys are the API keys a submit-only run uses: Herald separates duties,
@@ -206,6 +210,17 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 	pid := os.Getpid()
 	if o.url != "" {
 		pid = o.serverPID
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return rep, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return rep, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cpu0, cpuErr := processCPU(pid)
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
