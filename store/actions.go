@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -106,17 +107,14 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	if err != nil {
 		return err
 	}
-	rows := []string{"($1, $2, '', 'received', $3, $4, '', $5)"}
-	args := []any{a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))}
+	args := make([]any, 5, 5+4*len(then))
+	args[0], args[1], args[2], args[3], args[4] = a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))
 	for i, tr := range then {
 		args = append(args, string(froms[i]), string(tr.To), tr.Actor, tr.Detail)
-		n := len(args)
-		rows = append(rows, fmt.Sprintf("($1, $2, $%d, $%d, $3, $%d, $%d, $5)", n-3, n-2, n-1, n))
 	}
 	id := a.ID
 	if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("record transitions of action %s: %w", id, err) },
-		`INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES `+
-			strings.Join(rows, ", "), args...); err != nil {
+		insertEventsSQL(len(then)), args...); err != nil {
 		return err
 	}
 	if counted(a.Status) {
@@ -143,6 +141,30 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	}
 	_, err = t.AppendLedgerBatch(ctx, a.Org, records)
 	return err
+}
+
+// insertEventsSQLs caches the action_events insert of InsertAction per
+// number of transitions (the submit path uses two).
+var insertEventsSQLs sync.Map // int → string
+
+// insertEventsSQL is the insert of the received event and n transitions:
+// $1–$5 are shared (action, org, time, submitter, trace), then four
+// arguments per transition.
+func insertEventsSQL(n int) string {
+	if q, ok := insertEventsSQLs.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES ($1, $2, '', 'received', $3, $4, '', $5)`)
+	for i := range n {
+		k := 5 + 4*(i+1)
+		fmt.Fprintf(&b, ", ($1, $2, $%d, $%d, $3, $%d, $%d, $5)", k-3, k-2, k-1, k)
+	}
+	q := b.String()
+	if n <= 8 {
+		insertEventsSQLs.Store(n, q)
+	}
+	return q
 }
 
 // applyTransition makes tr's field changes on a.
