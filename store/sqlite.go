@@ -17,9 +17,10 @@ import (
 
 // sqliteDB adapts database/sql over modernc.org/sqlite (pure Go, no cgo).
 // SQLite is the embedded single-node default: one process owns the file.
-// Writers are serialised by an in-process mutex (cheaper than SQLite's
-// busy-wait) and BEGIN IMMEDIATE (so a second process waits instead of
-// failing a lock upgrade). Times are stored as INTEGER microseconds; the
+// Transactions run on one writer goroutine that group-commits the ones
+// queued together (inTx); writes outside a transaction take the same
+// in-process mutex (cheaper than SQLite's busy-wait); BEGIN IMMEDIATE makes
+// a second process wait instead of failing a lock upgrade. Times are stored as INTEGER microseconds; the
 // adapter converts time.Time arguments and scan targets, so queries are
 // shared with PostgreSQL.
 type sqliteDB struct {
