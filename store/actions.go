@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -90,27 +91,31 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	if err != nil {
 		return fmt.Errorf("encode content: %w", err)
 	}
-	_, err = t.q.exec(ctx, `INSERT INTO actions (`+actionColumns+`) VALUES
+	// The inserts below are deferred (db.go): on PostgreSQL they reach the
+	// server together with the ledger head read, in one round trip.
+	isUnique := t.d.isUnique
+	err = t.q.deferExec(ctx, func(err error) error {
+		if isUnique(err) {
+			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
+		}
+		return fmt.Errorf("insert action: %w", err)
+	}, `INSERT INTO actions (`+actionColumns+`) VALUES
 		($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		a.ID, a.Org, a.Account, a.Kind, a.Purpose, a.Target, nullable(a.ContactID), string(content), a.Status, a.SendAt, a.ScheduleAt,
 		nullable(a.IdempotencyKey), a.RequestHash, a.SubmittedBy, nullableJSON(a.Decision), nullableJSON(a.Receipt), a.Attempts,
 		a.ErrorCode, a.ErrorMessage, a.CreatedAt, a.UpdatedAt, a.Recipient)
 	if err != nil {
-		if t.d.isUnique(err) {
-			return herald.Errorf(herald.CodeIdempotencyReuse, "an action with this Idempotency-Key already exists")
-		}
-		return fmt.Errorf("insert action: %w", err)
+		return err
 	}
-	rows := []string{"($1, $2, '', 'received', $3, $4, '', $5)"}
-	args := []any{a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))}
+	args := make([]any, 5, 5+4*len(then))
+	args[0], args[1], args[2], args[3], args[4] = a.ID, a.Org, now, a.SubmittedBy, nullable(telemetry.TraceID(ctx))
 	for i, tr := range then {
 		args = append(args, string(froms[i]), string(tr.To), tr.Actor, tr.Detail)
-		n := len(args)
-		rows = append(rows, fmt.Sprintf("($1, $2, $%d, $%d, $3, $%d, $%d, $5)", n-3, n-2, n-1, n))
 	}
-	if _, err := t.q.exec(ctx, `INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES `+
-		strings.Join(rows, ", "), args...); err != nil {
-		return fmt.Errorf("record transitions of action %s: %w", a.ID, err)
+	id := a.ID
+	if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("record transitions of action %s: %w", id, err) },
+		insertEventsSQL(len(then)), args...); err != nil {
+		return err
 	}
 	if counted(a.Status) {
 		if err := t.applyCounters(ctx, a.Org, a.Account, reservation(a.SendAt, 1)); err != nil {
@@ -136,6 +141,30 @@ func (t *Tx) InsertAction(ctx context.Context, a *herald.Action, then ...Transit
 	}
 	_, err = t.AppendLedgerBatch(ctx, a.Org, records)
 	return err
+}
+
+// insertEventsSQLs caches the action_events insert of InsertAction per
+// number of transitions (the submit path uses two).
+var insertEventsSQLs sync.Map // int → string
+
+// insertEventsSQL is the insert of the received event and n transitions:
+// $1–$5 are shared (action, org, time, submitter, trace), then four
+// arguments per transition.
+func insertEventsSQL(n int) string {
+	if q, ok := insertEventsSQLs.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO action_events (action_id, org_id, from_status, to_status, at, actor, detail, trace_id) VALUES ($1, $2, '', 'received', $3, $4, '', $5)`)
+	for i := range n {
+		k := 5 + 4*(i+1)
+		fmt.Fprintf(&b, ", ($1, $2, $%d, $%d, $3, $%d, $%d, $5)", k-3, k-2, k-1, k)
+	}
+	q := b.String()
+	if n <= 8 {
+		insertEventsSQLs.Store(n, q)
+	}
+	return q
 }
 
 // applyTransition makes tr's field changes on a.
@@ -355,4 +384,58 @@ func (t *Tx) Transition(ctx context.Context, org, id string, tr Transition) (her
 	}
 	_, err = t.AppendLedger(ctx, org, transitionRecord(a, from, tr))
 	return a, err
+}
+
+// SeedDeliveredActions inserts n delivered actions of account, to n
+// distinct chats, sent from 2 to 23 hours before now, and the hourly
+// counters they imply, in a few bulk SQL statements (load and flatness
+// measurements only: nothing is recorded in the ledger, so the seeded
+// organisation's chain does not vouch for them). It measures how the
+// submit path's cost behaves against a large actions table without
+// spending an hour submitting through the API.
+func (s *Store) SeedDeliveredActions(ctx context.Context, org, account string, n int, now time.Time) error {
+	span := int64(21 * time.Hour / time.Microsecond)
+	end := now.Add(-2 * time.Hour).UnixMicro()
+	var stmts []string
+	if s.d.name == "postgres" {
+		at := fmt.Sprintf("to_timestamp(%d::float8 / 1e6) - (g * %d / %d) * interval '1 microsecond'", end, span, n)
+		stmts = []string{
+			fmt.Sprintf(`INSERT INTO actions (id, org_id, account_id, kind, purpose, target, recipient, content, status, send_at,
+				submitted_by, created_at, updated_at)
+				SELECT 'seed-' || g, $1, $2, 'send_message', 'transactional', (-100000000000 - g)::text, (-100000000000 - g)::text, '{}', 'delivered',
+				%s, 'seed', %s, %s FROM generate_series(1, %d) g`, at, at, at, n),
+			`INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+				SELECT account_id, 'r3', floor(extract(epoch FROM send_at) / 3600)::bigint, org_id, count(*) FROM actions
+				WHERE org_id = $1 AND account_id = $2 AND submitted_by = 'seed' GROUP BY 1, 3, 4`,
+			// Autovacuum analyses a table that grew by a million rows only
+			// later; production tables have statistics.
+			`ANALYZE actions`, `ANALYZE send_counters`,
+		}
+	} else {
+		at := fmt.Sprintf("(%d - (g * %d / %d))", end, span, n)
+		stmts = []string{
+			fmt.Sprintf(`WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < %d)
+				INSERT INTO actions (id, org_id, account_id, kind, purpose, target, recipient, content, status, send_at,
+				submitted_by, created_at, updated_at)
+				SELECT 'seed-' || g, $1, $2, 'send_message', 'transactional', CAST(-100000000000 - g AS TEXT), CAST(-100000000000 - g AS TEXT), '{}', 'delivered',
+				%s, 'seed', %s, %s FROM s`, n, at, at, at),
+			`INSERT INTO send_counters (account_id, scope, bucket, org_id, n)
+				SELECT account_id, 'r3', send_at / 3600000000, org_id, count(*) FROM actions
+				WHERE org_id = $1 AND account_id = $2 AND submitted_by = 'seed' GROUP BY 1, 3, 4`,
+			`ANALYZE`,
+		}
+	}
+	for _, q := range stmts {
+		var args []any
+		if strings.Contains(q, "$1") {
+			args = []any{org, account}
+		}
+		if err := s.InTx(ctx, func(tx *Tx) error {
+			_, err := tx.q.exec(ctx, q, args...)
+			return err
+		}); err != nil {
+			return fmt.Errorf("seed %d delivered actions: %w", n, err)
+		}
+	}
+	return nil
 }

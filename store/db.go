@@ -13,6 +13,24 @@ type querier interface {
 	exec(ctx context.Context, sql string, args ...any) (int64, error)
 	query(ctx context.Context, sql string, args ...any) (rows, error)
 	queryRow(ctx context.Context, sql string, args ...any) row
+	// deferExec runs a statement whose result the caller does not need
+	// before its next statement: in a PostgreSQL transaction it is sent
+	// with the next statement (or COMMIT) in one round trip, and its error
+	// (wrapped by wrap) is returned by that statement; elsewhere it runs
+	// at once. The caller MUST NOT branch on it having succeeded until a
+	// later statement returns (or the transaction commits).
+	deferExec(ctx context.Context, wrap func(error) error, sql string, args ...any) error
+}
+
+// runNow is deferExec for queriers that do not defer.
+func runNow(ctx context.Context, q querier, wrap func(error) error, sql string, args ...any) error {
+	if _, err := q.exec(ctx, sql, args...); err != nil {
+		if wrap != nil {
+			return wrap(err)
+		}
+		return err
+	}
+	return nil
 }
 
 type rows interface {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -144,22 +146,49 @@ const recipientWindow = 8 * 24 * time.Hour
 func (q *queries) SendFacts(ctx context.Context, fq FactQuery) (SendFacts, error) {
 	var f SendFacts
 	at := fq.At
-	query := `SELECT send_at, purpose FROM actions
-		WHERE org_id = $1 AND recipient = $2 AND status IN ` + countedStatuses + ` AND send_at >= $3 AND send_at <= $4`
-	args := []any{fq.Org, fq.Recipient, at.Add(-recipientWindow), at.Add(recipientWindow)}
+	ws := accountWindows(fq)
+	// One statement, one round trip: the account's counter sums (one row)
+	// joined to the recipient's counted sends (zero or more rows). The
+	// sums repeat on every recipient row; a recipient without sends yields
+	// the one row with a NULL send_at.
+	args := make([]any, 0, factsArgs+2)
+	args = append(args, fq.Account)
+	for _, w := range ws {
+		args = append(args, w.scope, w.from, w.to)
+	}
+	args = append(args, fq.Org, fq.Recipient, at.Add(-recipientWindow), at.Add(recipientWindow))
+	query := factsSQL
 	if fq.Self != nil {
-		query += ` AND id <> $5 AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $6 OR (send_at = $6 AND id < $5))`
 		args = append(args, fq.Self.ID, fq.Self.SendAt)
+		query = factsSelfSQL
 	}
-	rs, err := q.q.query(ctx, query+` ORDER BY send_at`, args...)
+	rs, err := q.q.query(ctx, query, args...)
 	if err != nil {
-		return f, fmt.Errorf("recipient sends: %w", err)
+		return f, fmt.Errorf("send facts: %w", err)
 	}
+	defer rs.Close()
+	var sums [numWindows]int64
+	dst := make([]any, numWindows+2)
+	for i := range sums {
+		dst[i] = &sums[i]
+	}
+	var (
+		sendAt  *time.Time
+		purpose *string
+	)
+	dst[numWindows], dst[numWindows+1] = &sendAt, &purpose
+	rows := 0
 	for rs.Next() {
-		var s RecipientSend
-		if err := rs.Scan(&s.At, &s.Purpose); err != nil {
-			rs.Close()
-			return f, fmt.Errorf("recipient sends: %w", err)
+		if err := rs.Scan(dst...); err != nil {
+			return f, fmt.Errorf("send facts: %w", err)
+		}
+		rows++
+		if sendAt == nil {
+			continue
+		}
+		s := RecipientSend{At: *sendAt}
+		if purpose != nil {
+			s.Purpose = *purpose
 		}
 		f.Recipient = append(f.Recipient, s)
 		if !s.At.Before(at.Add(-time.Minute)) && !s.At.After(at) {
@@ -170,13 +199,13 @@ func (q *queries) SendFacts(ctx context.Context, fq FactQuery) (SendFacts, error
 			f.ChatLastPostAt = &t
 		}
 	}
-	rs.Close()
 	if err := rs.Err(); err != nil {
-		return f, fmt.Errorf("recipient sends: %w", err)
+		return f, fmt.Errorf("send facts: %w", err)
 	}
-	if err := q.accountFacts(ctx, fq, &f); err != nil {
-		return f, err
+	if rows == 0 {
+		return f, fmt.Errorf("send facts: the counter sums returned no row")
 	}
+	accountFacts(fq, ws, sums, &f)
 	return f, nil
 }
 
@@ -191,33 +220,36 @@ func windowEnding(scope string, at time.Time, span time.Duration) window {
 	return window{scope: scope, from: to - int64(span/bucketWidth(scope)), to: to}
 }
 
-// accountFacts reads the account's windows from send_counters in one
-// statement: one primary-key range per window.
+// The account windows, in the order of their sums.
+const (
+	wSecond = iota
+	wMinute
+	wDayHours
+	wWeekHours
+	wHourMinutes
+	wMinuteSeconds
+	wBlocked
+	w429
+	wFlood
+	wPeerFlood
+	numWindows
+)
+
+// accountWindows are the counter ranges of the account's facts: one
+// primary-key range per window.
 //
 // The day and week windows are the 24 (168) whole hours before the current
 // one, plus the current hour's whole minutes, plus the current minute's
 // seconds up to at: a reservation due later in the current hour is not
 // counted as sent yet.
-func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) error {
+func accountWindows(fq FactQuery) [numWindows]window {
 	at := fq.At
 	sec, minute := scopeReserved100ms, scopeReserved1s
 	if fq.Self != nil {
 		sec, minute = scopeStarted100ms, scopeStarted1s
 	}
 	hb, mb, sb := bucketOf(scopeReserved1h, at), bucketOf(scopeReserved1m, at), bucketOf(scopeReserved1s, at)
-	const (
-		wSecond = iota
-		wMinute
-		wDayHours
-		wWeekHours
-		wHourMinutes
-		wMinuteSeconds
-		wBlocked
-		w429
-		wFlood
-		wPeerFlood
-	)
-	ws := []window{
+	return [numWindows]window{
 		wSecond:        windowEnding(sec, at, time.Second),
 		wMinute:        windowEnding(minute, at, time.Minute),
 		wDayHours:      {scopeReserved1h, hb - 25, hb - 1},
@@ -229,28 +261,48 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 		wFlood:         windowEnding(scopeFloodWait1h, at, 24*time.Hour),
 		wPeerFlood:     windowEnding(scopePeerFlood1h, at, 24*time.Hour),
 	}
-	sums := make([]int64, len(ws))
-	var sel, where string
-	args := []any{fq.Account}
-	for i, w := range ws {
-		args = append(args, w.scope, w.from, w.to)
-		n := len(args)
+}
+
+// factsArgs is the number of arguments of factsSQL: the account, three per
+// window, then the organisation, the recipient and the recipient window.
+const factsArgs = 1 + 3*numWindows + 4
+
+// factsSQL reads every fact of a decision in one statement, one round trip:
+// the account's counter sums (one row; one primary-key range per window)
+// joined to the recipient's counted sends (zero or more rows, by the
+// (org_id, recipient, send_at) index). The sums repeat on every recipient
+// row; a recipient without sends yields the one row with a NULL send_at.
+// factsSelfSQL adds the send-time ordering rule (FactQuery.Self). The texts
+// are built once: the statement caches of both stores key on them.
+var factsSQL, factsSelfSQL = buildFactsSQL()
+
+func buildFactsSQL() (plain, self string) {
+	var sel, where strings.Builder
+	for i := range numWindows {
+		n := 1 + 3*(i+1)
 		cond := fmt.Sprintf("(scope = $%d AND bucket > $%d AND bucket <= $%d)", n-2, n-1, n)
 		if i > 0 {
-			sel += ", "
-			where += " OR "
+			sel.WriteString(", ")
+			where.WriteString(" OR ")
 		}
 		// SUM of bigint is numeric in PostgreSQL: cast back for the scan.
-		sel += "CAST(COALESCE(SUM(CASE WHEN " + cond + " THEN n ELSE 0 END), 0) AS bigint)"
-		where += cond
+		fmt.Fprintf(&sel, "CAST(COALESCE(SUM(CASE WHEN %s THEN n ELSE 0 END), 0) AS bigint) AS w%d", cond, i)
+		where.WriteString(cond)
 	}
-	dst := make([]any, len(sums))
-	for i := range sums {
-		dst[i] = &sums[i]
+	n := factsArgs
+	recipient := fmt.Sprintf(`SELECT send_at, purpose FROM actions
+		WHERE org_id = $%d AND recipient = $%d AND status IN `+countedStatuses+` AND send_at >= $%d AND send_at <= $%d`, n-3, n-2, n-1, n)
+	recipientSelf := recipient + fmt.Sprintf(
+		` AND id <> $%d AND (status IN ('sending', 'delivered', 'unknown') OR send_at < $%d OR (send_at = $%d AND id < $%d))`, n+1, n+2, n+2, n+1)
+	stmt := func(recipient string) string {
+		return `SELECT c.*, r.send_at, r.purpose FROM (SELECT ` + sel.String() + ` FROM send_counters WHERE account_id = $1 AND (` +
+			where.String() + `)) c LEFT JOIN (` + recipient + `) r ON 1 = 1 ORDER BY r.send_at`
 	}
-	if err := q.q.queryRow(ctx, `SELECT `+sel+` FROM send_counters WHERE account_id = $1 AND (`+where+`)`, args...).Scan(dst...); err != nil {
-		return fmt.Errorf("account counters: %w", err)
-	}
+	return stmt(recipient), stmt(recipientSelf)
+}
+
+// accountFacts turns the window sums into the account's facts.
+func accountFacts(fq FactQuery, ws [numWindows]window, sums [numWindows]int64, f *SendFacts) {
 	current := sums[wHourMinutes] + sums[wMinuteSeconds]
 	day, week := sums[wDayHours]+current, sums[wWeekHours]+current
 	// The action re-decided at send time is itself a reservation in the
@@ -271,7 +323,6 @@ func (q *queries) accountFacts(ctx context.Context, fq FactQuery, f *SendFacts) 
 	f.AccountLastSecond, f.AccountLastMinute = int(sums[wSecond]), int(sums[wMinute])
 	f.AccountSends24h, f.AccountDaily7d, f.AccountBlocked24h = int(day), float64(week)/7, int(sums[wBlocked])
 	f.Account429_24h, f.AccountFlood24h, f.AccountPeerFlood = int(sums[w429]), int(sums[wFlood]), int(sums[wPeerFlood])
-	return nil
 }
 
 // counterDelta is one change to send_counters.
@@ -311,42 +362,65 @@ func (t *Tx) applyCounters(ctx context.Context, org, account string, ds []counte
 	if len(ds) == 0 {
 		return nil
 	}
-	// Sum per key first: one statement may not touch a row twice.
-	type key struct {
+	// Sum per key first: one statement may not touch a row twice. A move
+	// changes a handful of buckets: a slice beats a map.
+	type keySum struct {
 		scope  string
 		bucket int64
+		n      int
 	}
-	sum := map[key]int{}
-	var order []key
+	sums := make([]keySum, 0, len(ds))
+next:
 	for _, d := range ds {
-		k := key{d.scope, bucketOf(d.scope, d.at)}
-		if _, ok := sum[k]; !ok {
-			order = append(order, k)
+		b := bucketOf(d.scope, d.at)
+		for i := range sums {
+			if sums[i].scope == d.scope && sums[i].bucket == b {
+				sums[i].n += d.n
+				continue next
+			}
 		}
-		sum[k] += d.n
+		sums = append(sums, keySum{d.scope, b, d.n})
 	}
-	var vals string
-	args := []any{account, org}
-	for _, k := range order {
-		if sum[k] == 0 {
+	args := make([]any, 2, 2+3*len(sums))
+	args[0], args[1] = account, org
+	rows := 0
+	for _, k := range sums {
+		if k.n == 0 {
 			continue
 		}
-		args = append(args, k.scope, k.bucket, sum[k])
-		n := len(args)
-		if vals != "" {
-			vals += ", "
-		}
-		vals += fmt.Sprintf("($1, $%d, $%d, $2, $%d)", n-2, n-1, n)
+		args = append(args, k.scope, k.bucket, k.n)
+		rows++
 	}
-	if vals == "" {
+	if rows == 0 {
 		return nil
 	}
-	_, err := t.q.exec(ctx, `INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `+vals+`
-		ON CONFLICT (account_id, scope, bucket) DO UPDATE SET n = send_counters.n + excluded.n`, args...)
-	if err != nil {
-		return fmt.Errorf("update send counters: %w", err)
+	return t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("update send counters: %w", err) }, countersUpsertSQL(rows), args...)
+}
+
+// countersUpsertSQLs caches the upsert text per row count (a move touches
+// at most a dozen buckets), so building it allocates nothing.
+var countersUpsertSQLs sync.Map // int → string
+
+func countersUpsertSQL(rows int) string {
+	if q, ok := countersUpsertSQLs.Load(rows); ok {
+		return q.(string)
 	}
-	return nil
+	var b strings.Builder
+	b.WriteString(`INSERT INTO send_counters (account_id, scope, bucket, org_id, n) VALUES `)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := 2 + 3*(i+1)
+		fmt.Fprintf(&b, "($1, $%d, $%d, $2, $%d)", n-2, n-1, n)
+	}
+	b.WriteString(`
+		ON CONFLICT (account_id, scope, bucket) DO UPDATE SET n = send_counters.n + excluded.n`)
+	q := b.String()
+	if rows <= 32 {
+		countersUpsertSQLs.Store(rows, q)
+	}
+	return q
 }
 
 // counterHorizon is how long counter buckets are kept: the longest window

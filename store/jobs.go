@@ -26,13 +26,11 @@ type Job struct {
 // in the transaction that moves the action to scheduled, so a committed
 // scheduled action always has its job and a rolled-back one never does.
 func (t *Tx) Enqueue(ctx context.Context, a herald.Action, runAt time.Time) error {
-	_, err := t.q.exec(ctx, `INSERT INTO jobs (action_id, org_id, account_id, run_at, created_at, trace_parent) VALUES ($1, $2, $3, $4, $5, $6)
+	id := a.ID
+	return t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("enqueue action %s: %w", id, err) },
+		`INSERT INTO jobs (action_id, org_id, account_id, run_at, created_at, trace_parent) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (action_id) DO UPDATE SET run_at = excluded.run_at, locked_by = '', locked_until = NULL, trace_parent = excluded.trace_parent`,
 		a.ID, a.Org, a.Account, runAt.UTC().Truncate(time.Microsecond), t.now(), telemetry.TraceParent(ctx))
-	if err != nil {
-		return fmt.Errorf("enqueue action %s: %w", a.ID, err)
-	}
-	return nil
 }
 
 // ClaimJobs leases up to limit due jobs to worker for lease. Jobs of

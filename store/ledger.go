@@ -90,7 +90,7 @@ func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecor
 		if len(payloads) == 1 {
 			p = payloads[0]
 		}
-		_, err = t.q.exec(ctx, `WITH pay AS (
+		err = t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("ledger: append %s entry %d: %w", e.Kind, e.Seq, err) }, `WITH pay AS (
 				INSERT INTO ledger_payloads (org_id, hash, salt, data, created_at)
 				SELECT $1, $8, $11::bytea, $12::bytea, $3 WHERE $8 <> ''
 			), ent AS (
@@ -100,7 +100,7 @@ func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecor
 			UPDATE ledger_heads SET seq = $2, hash = $10, time = $3 WHERE org_id = $1`,
 			org, int64(e.Seq), e.Time, e.Kind, e.Actor, refs, attrs, e.PayloadHash, e.PrevHash, e.Hash, p.salt, p.data)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: append %s entry %d: %w", e.Kind, e.Seq, err)
+			return nil, err
 		}
 		return out, nil
 	}
@@ -116,16 +116,17 @@ func (t *Tx) AppendLedgerBatch(ctx context.Context, org string, rs []LedgerRecor
 			fmt.Fprintf(&b, "($1, $%d, $%d, $%d, $2)", len(args)+1, len(args)+2, len(args)+3)
 			args = append(args, p.hash, p.salt, p.data)
 		}
-		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
-			return nil, fmt.Errorf("ledger: store payloads: %w", err)
+		if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("ledger: store payloads: %w", err) }, b.String(), args...); err != nil {
+			return nil, err
 		}
 		payloads = payloads[n:]
 	}
 	if err := t.insertEntries(ctx, out); err != nil {
 		return nil, err
 	}
-	if _, err := t.q.exec(ctx, `UPDATE ledger_heads SET seq = $2, hash = $3, time = $4 WHERE org_id = $1`, org, int64(last.Seq), last.Hash, last.Time); err != nil {
-		return nil, fmt.Errorf("ledger: advance head: %w", err)
+	if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("ledger: advance head: %w", err) },
+		`UPDATE ledger_heads SET seq = $2, hash = $3, time = $4 WHERE org_id = $1`, org, int64(last.Seq), last.Hash, last.Time); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -193,8 +194,10 @@ func (t *Tx) insertEntries(ctx context.Context, es []ledger.Entry) error {
 			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+8, k+9, k+10)
 			args = append(args, e.Org, int64(e.Seq), e.Time, e.Kind, e.Actor, refs, attrs, e.PayloadHash, e.PrevHash, e.Hash)
 		}
-		if _, err := t.q.exec(ctx, b.String(), args...); err != nil {
-			return fmt.Errorf("ledger: append %s entry %d (+%d): %w", chunk[0].Kind, chunk[0].Seq, n-1, err)
+		kind, seq := chunk[0].Kind, chunk[0].Seq
+		if err := t.q.deferExec(ctx, func(err error) error { return fmt.Errorf("ledger: append %s entry %d (+%d): %w", kind, seq, n-1, err) },
+			b.String(), args...); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -321,12 +321,10 @@ func (q *queries) RecordDecision(ctx context.Context, org, actionID, stage strin
 	if err != nil {
 		return fmt.Errorf("encode decision of action %s: %w", actionID, err)
 	}
-	if _, err := q.q.exec(ctx, `INSERT INTO decision_records (org_id, action_id, stage, at, bundle_hash, input, decision, input_hash)
+	return q.q.deferExec(ctx, func(err error) error { return fmt.Errorf("record decision of action %s: %w", actionID, err) },
+		`INSERT INTO decision_records (org_id, action_id, stage, at, bundle_hash, input, decision, input_hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		org, actionID, stage, q.now(), d.BundleHash, string(ij), string(dj), d.InputHash); err != nil {
-		return fmt.Errorf("record decision of action %s: %w", actionID, err)
-	}
-	return nil
+		org, actionID, stage, q.now(), d.BundleHash, string(ij), string(dj), d.InputHash)
 }
 
 const decisionColumns = `id, org_id, action_id, stage, at, bundle_hash, input_hash, input, decision`

@@ -17,15 +17,21 @@ import (
 
 // sqliteDB adapts database/sql over modernc.org/sqlite (pure Go, no cgo).
 // SQLite is the embedded single-node default: one process owns the file.
-// Writers are serialised by an in-process mutex (cheaper than SQLite's
-// busy-wait) and BEGIN IMMEDIATE (so a second process waits instead of
-// failing a lock upgrade). Times are stored as INTEGER microseconds; the
+// Transactions run on one writer goroutine that group-commits the ones
+// queued together (inTx); writes outside a transaction take the same
+// in-process mutex (cheaper than SQLite's busy-wait); BEGIN IMMEDIATE makes
+// a second process wait instead of failing a lock upgrade. Times are stored as INTEGER microseconds; the
 // adapter converts time.Time arguments and scan targets, so queries are
 // shared with PostgreSQL.
 type sqliteDB struct {
 	db      *sql.DB
 	writeMu sync.Mutex
 	stmts   stmtCache
+	// The group-commit writer (inTx), started on first use.
+	startWriter sync.Once
+	queue       chan *txReq
+	stopWriter  chan struct{}
+	writerDone  chan struct{}
 }
 
 // maxCachedStatements bounds the statement cache. Herald's queries are a
@@ -104,7 +110,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteDB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &sqliteDB{db: db}, nil
+	return &sqliteDB{db: db, stopWriter: make(chan struct{})}, nil
 }
 
 var sqliteDialect = dialect{
@@ -120,7 +126,15 @@ var sqliteDialect = dialect{
 
 func (d *sqliteDB) dialect() dialect               { return sqliteDialect }
 func (d *sqliteDB) ping(ctx context.Context) error { return d.db.PingContext(ctx) }
-func (d *sqliteDB) close()                         { d.stmts.close(); d.db.Close() }
+func (d *sqliteDB) close() {
+	close(d.stopWriter)
+	d.startWriter.Do(func() {}) // no writer starts after close
+	if d.writerDone != nil {
+		<-d.writerDone
+	}
+	d.stmts.close()
+	d.db.Close()
+}
 
 func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	if isWrite(q) {
@@ -147,21 +161,174 @@ func (d *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
 	return &sqlRow{rows: r, err: err}
 }
 
+func (d *sqliteDB) deferExec(ctx context.Context, wrap func(error) error, q string, args ...any) error {
+	return runNow(ctx, d, wrap, q, args...)
+}
+
+// inTx runs fn in a transaction shared with the other transactions queued
+// at the same moment (group commit): one writer goroutine takes every
+// queued fn, runs them one after another in one SQLite transaction, each
+// inside its own SAVEPOINT, and commits once. A fn that fails is rolled
+// back to its savepoint alone; the others commit. Callers get their answer
+// only after the shared COMMIT, so nobody sees a write that could still be
+// lost.
+//
+// Invariants:
+//   - fns of a group run serially, each seeing the writes of the ones
+//     before it, exactly as if their transactions had run one after the
+//     other: decide-under-lock stays exact (caps hold under concurrency).
+//   - The writer never waits for more work: a lone submit commits at once;
+//     groups form only when submits are already queued behind a commit.
+//   - A group is bounded (maxGroup fns), so one burst cannot hold the
+//     answers of early fns for long.
 func (d *sqliteDB) inTx(ctx context.Context, fn func(q querier) error) error {
+	d.startWriter.Do(func() {
+		// Unbuffered: a request is either taken by the writer or still
+		// its caller's, so none is stranded when the store closes.
+		d.queue = make(chan *txReq)
+		d.writerDone = make(chan struct{})
+		go d.writer()
+	})
+	if d.queue == nil {
+		return errors.New("begin: the store is closed")
+	}
+	r := &txReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case d.queue <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("begin: %w", ctx.Err())
+	case <-d.writerDone:
+		return errors.New("begin: the store is closed")
+	}
+	<-r.done
+	if r.panicked != nil {
+		panic(r.panicked)
+	}
+	return r.err
+}
+
+// maxGroup bounds the transactions one group commit holds.
+const maxGroup = 64
+
+// txReq is one caller's transaction waiting for the writer.
+type txReq struct {
+	ctx      context.Context
+	fn       func(q querier) error
+	err      error
+	panicked any
+	done     chan struct{}
+}
+
+// writer is the one goroutine that runs transactions (see inTx).
+func (d *sqliteDB) writer() {
+	defer close(d.writerDone)
+	group := make([]*txReq, 0, maxGroup)
+	for {
+		var r *txReq
+		select {
+		case r = <-d.queue:
+		case <-d.stopWriter:
+			return
+		}
+		group = append(group[:0], r)
+	more:
+		for len(group) < maxGroup {
+			select {
+			case r := <-d.queue:
+				group = append(group, r)
+			default:
+				break more
+			}
+		}
+		d.commitGroup(group)
+		for _, r := range group {
+			close(r.done)
+		}
+		clear(group)
+	}
+}
+
+// commitGroup runs the group's fns in one transaction and commits it.
+func (d *sqliteDB) commitGroup(group []*txReq) {
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil && r.panicked == nil {
+				r.err = err
+			}
+		}
 	}
-	if err := fn(sqliteTx{tx: tx, db: d, borrowed: &borrowedStmts{m: map[string]*sql.Stmt{}}}); err != nil {
+	// The transaction outlives any one caller's context: each fn's
+	// statements run under its own caller's context instead.
+	tx, err := d.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	t := sqliteTx{tx: tx, db: d, borrowed: &borrowedStmts{m: map[string]*sql.Stmt{}}}
+	bg := context.Background()
+	alone := len(group) == 1
+	ok := 0
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = fmt.Errorf("begin: %w", err)
+			continue
+		}
+		if !alone {
+			if _, err := t.exec(bg, "SAVEPOINT herald_group"); err != nil {
+				_ = tx.Rollback()
+				fail(fmt.Errorf("begin: savepoint: %w", err))
+				return
+			}
+		}
+		r.err, r.panicked = runFn(r, t)
+		if r.err == nil && r.panicked == nil {
+			ok++
+			if !alone {
+				if _, err := t.exec(bg, "RELEASE herald_group"); err != nil {
+					_ = tx.Rollback()
+					fail(fmt.Errorf("commit: release savepoint: %w", err))
+					return
+				}
+			}
+			continue
+		}
+		if alone {
+			_ = tx.Rollback()
+			return
+		}
+		// Undo this fn alone. Some SQLite errors (I/O, full disk) roll back
+		// the whole transaction: then the group fails together.
+		if _, err := t.exec(bg, "ROLLBACK TO herald_group"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("group commit aborted by a failed transaction: %w", err))
+			return
+		}
+		if _, err := t.exec(bg, "RELEASE herald_group"); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("group commit aborted by a failed transaction: %w", err))
+			return
+		}
+	}
+	if ok == 0 {
 		_ = tx.Rollback()
-		return err
+		return
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		fail(fmt.Errorf("commit: %w", err))
 	}
-	return nil
+}
+
+// runFn runs one caller's fn, turning a panic into a value the caller
+// re-raises on its own goroutine.
+func runFn(r *txReq, t sqliteTx) (err error, panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = p
+		}
+	}()
+	return r.fn(t), nil
 }
 
 // isWrite reports whether a statement outside a transaction writes, so it
@@ -253,6 +420,9 @@ func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error
 		return sqlQuery(ctx, stmtConn{st}, q, args...)
 	}
 	return sqlQuery(ctx, t.tx, q, args...)
+}
+func (t sqliteTx) deferExec(ctx context.Context, wrap func(error) error, q string, args ...any) error {
+	return runNow(ctx, t, wrap, q, args...)
 }
 func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
 	r, err := t.query(ctx, q, args...)

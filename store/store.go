@@ -111,7 +111,9 @@ func (t *Tx) Lock(ctx context.Context, keys ...string) error {
 		calls[i] = fmt.Sprintf("pg_advisory_xact_lock(hashtextextended($%d, 0))", i+1)
 		args[i] = k
 	}
-	if _, err := t.q.exec(ctx, "SELECT "+strings.Join(calls, ", "), args...); err != nil {
+	// Deferred: the locks travel with the transaction's next statement (the
+	// facts read), which PostgreSQL runs only once they are held.
+	return t.q.deferExec(ctx, func(err error) error {
 		// Lock keys embed chat ids and Idempotency-Keys: errors are logged,
 		// so only digests of the keys may appear in them.
 		digests := make([]string, len(keys))
@@ -119,8 +121,7 @@ func (t *Tx) Lock(ctx context.Context, keys ...string) error {
 			digests[i] = LogKey(k)
 		}
 		return fmt.Errorf("lock %v: %w", digests, err)
-	}
-	return nil
+	}, "SELECT "+strings.Join(calls, ", "), args...)
 }
 
 // NewID returns a new time-ordered id (UUIDv7), so ids sort by creation and

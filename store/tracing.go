@@ -50,3 +50,28 @@ func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.Trac
 		telemetry.EndSpan(span, data.Err)
 	}
 }
+
+// A transaction's deferred statements travel in pgx batches (postgres.go):
+// one "db.query" span per batch (one round trip), its operation "BATCH" and
+// the number of statements in it — never their arguments.
+
+func (queryTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		return ctx
+	}
+	n := 0
+	if data.Batch != nil {
+		n = data.Batch.Len()
+	}
+	ctx, span := telemetry.StartSpan(ctx, "db.query", attribute.String("db.system", "postgresql"),
+		attribute.String("db.operation", "BATCH"), attribute.Int("db.statements", n))
+	return context.WithValue(ctx, querySpanKey{}, span)
+}
+
+func (queryTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (queryTracer) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceBatchEndData) {
+	if span, ok := ctx.Value(querySpanKey{}).(trace.Span); ok {
+		telemetry.EndSpan(span, data.Err)
+	}
+}

@@ -68,8 +68,10 @@ submits/s, latency p50/p95/p99, the decision outcome mix, errors and peak RSS. I
 server started with "herald serve --worker=false" (--url, --key; --server-pid to read the server's
 peak RSS), or in this process on a fresh SQLite database or the EMPTY PostgreSQL database named by
 --database-url, with the built-in bundle (--policy default) or none (--policy allow). Accounts and
-contacts are created through the API first. --cpuprofile profiles this process (in-process runs
-profile the server).
+contacts are created through the API first. --cpuprofile profiles this process during the measured
+window, after setup (in-process runs profile the server). --seed-actions N first bulk-inserts N delivered actions of another account of
+the load organisation in SQL, so two runs (1,000 and 1,000,000) show whether submit latency stays
+flat as the actions table grows.
 
   herald dev load --submit-only --clients 32 --duration 20s
   herald dev load --submit-only --clients 32 --url http://127.0.0.1:8080 --key hk_operator… \
@@ -88,7 +90,11 @@ profile the server).
 			} else if o.policy == "" {
 				o.policy = "allow"
 			}
-			if o.cpuProfile != "" {
+			if submitOnly {
+				// The submit-only run profiles its measured window only,
+				// not the setup (accounts, contact import).
+				so.cpuProfile = o.cpuProfile
+			} else if o.cpuProfile != "" {
 				f, err := os.Create(o.cpuProfile)
 				if err != nil {
 					return err
@@ -135,6 +141,7 @@ profile the server).
 	f.IntVar(&so.accounts, "accounts", 1, "submit-only: sandbox bot accounts the submits rotate over")
 	f.IntVar(&so.recipients, "recipients", 10000, "submit-only: distinct consenting contacts the submits rotate over")
 	f.StringVar(&so.purpose, "purpose", "transactional", "submit-only: purpose of every submit")
+	f.IntVar(&so.seedActions, "seed-actions", 0, "submit-only, in process: bulk-insert this many delivered actions (another account, same organisation) before the run, to compare submit latency against a large actions table")
 	return cmd
 }
 

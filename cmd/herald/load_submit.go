@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,13 @@ type submitLoadOptions struct {
 	recipients  int
 	purpose     string
 	serverPID   int
+	// seedActions (in-process only) bulk-inserts this many delivered
+	// actions of another account of the load organisation before the run,
+	// to measure the submit path against a large actions table.
+	seedActions int
+	// cpuProfile, when set, receives a CPU profile of the measured window
+	// (after setup).
+	cpuProfile string
 }
 
 // loadKeys are the API keys a submit-only run uses: Herald separates duties,
@@ -97,6 +105,9 @@ func (r submitLoadReport) errorCount() int {
 func (r submitLoadReport) print(w io.Writer) {
 	fmt.Fprintf(w, "submit-only against %s: %d clients, %s, %d accounts, %d recipients, purpose %s\n",
 		r.target, r.opts.clients, r.opts.duration, r.opts.accounts, r.opts.recipients, r.opts.purpose)
+	if r.opts.seedActions > 0 {
+		fmt.Fprintf(w, "seeded %d delivered actions of another account of the organisation (bulk SQL) before the run\n", r.opts.seedActions)
+	}
 	fmt.Fprintf(w, "committed %d in %s: %.1f submits/s\n", r.committed, r.elapsed.Round(time.Millisecond), r.rate())
 	fmt.Fprintf(w, "latency: p50 %s, p95 %s, p99 %s\n", roundLatency(r.p50), roundLatency(r.p95), roundLatency(r.p99))
 	fmt.Fprintf(w, "outcomes: %s\n", formatCounts(r.outcomes))
@@ -150,6 +161,10 @@ func (o submitLoadOptions) validate() error {
 		return errors.New("--url needs --key (an operator's API key; --admin-key and --officer-key create the accounts and contacts)")
 	case o.url != "" && o.databaseURL != "":
 		return errors.New("--database-url is for in-process runs; a running server has its own database")
+	case o.seedActions < 0:
+		return errors.New("--seed-actions must not be negative")
+	case o.url != "" && o.seedActions > 0:
+		return errors.New("--seed-actions is for in-process runs: it writes to the database directly")
 	case o.policy != "default" && o.policy != "allow":
 		return fmt.Errorf("--policy must be default or allow, not %q", o.policy)
 	}
@@ -195,6 +210,17 @@ func runSubmitLoad(ctx context.Context, o submitLoadOptions) (submitLoadReport, 
 	pid := os.Getpid()
 	if o.url != "" {
 		pid = o.serverPID
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return rep, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return rep, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cpu0, cpuErr := processCPU(pid)
 	runCtx, cancel := context.WithTimeout(ctx, o.duration)
@@ -359,6 +385,15 @@ func startInProcessGateway(ctx context.Context, o submitLoadOptions) (apiURL str
 	org, err := s.CreateOrg(ctx, "load", "UTC")
 	if err != nil {
 		return "", keys, "", "", nil, err
+	}
+	if o.seedActions > 0 {
+		acc, err := s.CreateAccount(ctx, herald.Account{Org: org.ID, Name: "seeded history", Kind: herald.AccountBot, Connector: herald.ConnectorSandbox})
+		if err != nil {
+			return "", keys, "", "", nil, err
+		}
+		if err := s.SeedDeliveredActions(ctx, org.ID, acc.ID, o.seedActions, s.Now()); err != nil {
+			return "", keys, "", "", nil, err
+		}
 	}
 	for _, k := range []struct {
 		dst  *string

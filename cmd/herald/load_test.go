@@ -32,7 +32,7 @@ func TestSubmitLoadCountsAddUp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rep.committed == 0 || rep.errorCount() != 0 {
+		if rep.committed == 0 || !onlyRetryable(rep.errors) {
 			t.Fatalf("committed %d, errors %v", rep.committed, rep.errors)
 		}
 		if rep.attempts != rep.committed+rep.errorCount() {
@@ -84,10 +84,75 @@ func TestSubmitLoadCountsAddUp(t *testing.T) {
 		}
 		var out strings.Builder
 		rep.print(&out)
-		for _, want := range []string{fmt.Sprintf("committed %d in", rep.committed), "latency: p50 ", "outcomes: ", "errors: 0 none", "peak RSS: ", "per committed submit"} {
+		for _, want := range []string{fmt.Sprintf("committed %d in", rep.committed), "latency: p50 ", "outcomes: ", fmt.Sprintf("errors: %d ", rep.errorCount()), "peak RSS: ", "per committed submit"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("report lacks %q:\n%s", want, out.String())
 			}
+		}
+	})
+}
+
+// onlyRetryable reports whether a run's errors are all 503
+// policy_unavailable: on an overloaded machine (the race detector, other
+// builds) an evaluation can miss its deadline, and the gateway answers
+// "retry later" with nothing stored — the designed answer, not a defect.
+func onlyRetryable(errs map[string]int) bool {
+	for k := range errs {
+		if k != "503 policy_unavailable" {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSubmitLoadSeedsHistory: --seed-actions puts N delivered actions of
+// another account of the load organisation, with their counters, in the
+// database before the run (the flatness comparison's large table), and the
+// run still commits.
+func TestSubmitLoadSeedsHistory(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b storetest.Backend) {
+		ctx := context.Background()
+		url := storetest.URL(t, b)
+		const seeded = 1500
+		o := submitLoadOptions{clients: 2, duration: time.Second, databaseURL: url, policy: "default",
+			accounts: 1, recipients: 20, purpose: "transactional", seedActions: seeded}
+		rep, err := runSubmitLoad(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.committed == 0 || !onlyRetryable(rep.errors) {
+			t.Fatalf("committed %d, errors %v", rep.committed, rep.errors)
+		}
+		s, err := store.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		n, err := store.CountForTest(ctx, s, `SELECT count(*) FROM actions WHERE submitted_by = 'seed' AND status = 'delivered'`)
+		if err != nil || n != seeded {
+			t.Fatalf("%d seeded delivered actions, want %d (%v)", n, seeded, err)
+		}
+		var seedAccount string
+		accs, err := s.ListAccounts(ctx, rep.org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range accs {
+			if a.Name == "seeded history" {
+				seedAccount = a.ID
+			}
+		}
+		f, err := s.SendFacts(ctx, store.FactQuery{Org: rep.org, Account: seedAccount, Recipient: "-100000000001", At: s.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.AccountSends24h != seeded || len(f.Recipient) != 1 {
+			t.Fatalf("the seeded account's counters say %d sends in 24 h and %d to its first chat, want %d and 1", f.AccountSends24h, len(f.Recipient), seeded)
+		}
+		var out strings.Builder
+		rep.print(&out)
+		if !strings.Contains(out.String(), fmt.Sprintf("seeded %d delivered actions", seeded)) {
+			t.Errorf("report does not say what was seeded:\n%s", out.String())
 		}
 	})
 }
@@ -174,6 +239,8 @@ func TestSubmitLoadRefusesBadOptions(t *testing.T) {
 		{"--url", "http://127.0.0.1:1", "--key", "k", "--database-url", "postgres://x"},
 		{"--policy", "lenient"},
 		{"--recipients", "0"},
+		{"--seed-actions", "-1"},
+		{"--url", "http://127.0.0.1:1", "--key", "k", "--seed-actions", "10"},
 	} {
 		_, err := runInProcess(newRootCmd(), append([]string{"dev", "load", "--submit-only", "--duration", "1s"}, args...)...)
 		if err == nil {
