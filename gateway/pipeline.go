@@ -215,11 +215,17 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 // denied), in the caller's transaction: one insert, one batch of events and
 // ledger entries, and the delivery job or the approval stages.
 func (pl *Pipeline) commit(ctx context.Context, tx *store.Tx, a *herald.Action, d policies.Decision, at time.Time) error {
+	return pl.commitDecided(ctx, tx, a, d, at, delivery.DecisionAttrs(d), "")
+}
+
+// commitDecided is commit with the decided entry's attributes and detail
+// given (a campaign recipient's carry the campaign and its approval).
+func (pl *Pipeline) commitDecided(ctx context.Context, tx *store.Tx, a *herald.Action, d policies.Decision, at time.Time, attrs map[string]any, detail string) error {
 	dj, err := json.Marshal(d)
 	if err != nil {
 		return err
 	}
-	decided := store.Transition{To: herald.StatusDecided, Actor: "policy", Decision: dj, Attrs: delivery.DecisionAttrs(d)}
+	decided := store.Transition{To: herald.StatusDecided, Actor: "policy", Decision: dj, Attrs: attrs, Detail: detail}
 	to := statusFor(d)
 	next := store.Transition{To: to, Actor: "policy"}
 	switch to {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -295,31 +294,7 @@ func (pl *Pipeline) commitItem(ctx context.Context, tx *store.Tx, a *herald.Acti
 			detail = "campaign_approved"
 		}
 	}
-	dj, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	decided := store.Transition{To: herald.StatusDecided, Actor: "policy", Decision: dj, Attrs: attrs, Detail: detail}
-	to := statusFor(*d)
-	next := store.Transition{To: to, Actor: "policy"}
-	switch to {
-	case herald.StatusScheduled:
-		sa := sendAt(at, *d)
-		next.Actor, next.SendAt = "system", &sa
-	case herald.StatusDenied:
-		code := "denied"
-		next.ErrorCode = &code
-	}
-	if err := tx.InsertAction(ctx, a, decided, next); err != nil {
-		return err
-	}
-	switch to {
-	case herald.StatusScheduled:
-		return tx.Enqueue(ctx, *a, a.SendAt)
-	case herald.StatusPendingApproval:
-		return pl.openStages(ctx, tx, *a, *d)
-	}
-	return nil
+	return pl.commitDecided(ctx, tx, a, *d, at, attrs, detail)
 }
 
 func sortedUnique(s []string) []string {
