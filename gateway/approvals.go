@@ -399,14 +399,24 @@ type overrideRequest struct {
 	Justification string `json:"justification"`
 }
 
+// decodeVote reads a vote's optional body (a comment); false means a
+// problem was written.
+func decodeVote(c *gin.Context) (voteRequest, bool) {
+	var req voteRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			writeProblem(c, err)
+			return req, false
+		}
+	}
+	return req, true
+}
+
 func (s *Server) voteHandler(vote string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var req voteRequest
-		if c.Request.ContentLength != 0 {
-			if err := decodeJSON(c, &req); err != nil {
-				writeProblem(c, err)
-				return
-			}
+		req, ok := decodeVote(c)
+		if !ok {
+			return
 		}
 		a, err := s.Pipeline.Vote(c.Request.Context(), principal(c), c.Param("id"), vote, req.Comment)
 		if err != nil {

@@ -241,12 +241,9 @@ func (e CampaignApprovalExpirer) ExpireApprovals(ctx context.Context) (int, erro
 
 func (s *Server) voteCampaign(vote string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var req voteRequest
-		if c.Request.ContentLength != 0 {
-			if err := decodeJSON(c, &req); err != nil {
-				writeProblem(c, err)
-				return
-			}
+		req, ok := decodeVote(c)
+		if !ok {
+			return
 		}
 		cp, err := s.Pipeline.VoteCampaign(c.Request.Context(), principal(c), c.Param("id"), vote, req.Comment)
 		if err != nil {
