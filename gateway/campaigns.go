@@ -40,7 +40,8 @@ func (cs CampaignSubmitter) SubmitRecipient(ctx context.Context, p herald.Princi
 		return rs[0].Outcome, rs[0].Err
 	}
 	at := s.ScheduleAt
-	res, err := cs.Pipeline.Submit(ctx, p, recipientRequest(s, &at), SubmitOptions{IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact), DryRun: true})
+	res, err := cs.Pipeline.Submit(ctx, p, recipientRequest(s, &at), SubmitOptions{IdempotencyKey: campaigns.IdempotencyKey(s.Campaign, s.Contact), DryRun: true,
+		PriorAccountSends: s.PriorAccountSends})
 	if err != nil {
 		return fanout.Outcome{}, err
 	}

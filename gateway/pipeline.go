@@ -68,6 +68,12 @@ type SubmitOptions struct {
 	// Explain adds the failing lines of the policy trace to a dry run
 	// (?explain=full), for compliance officers debugging a bundle.
 	Explain bool
+	// PriorAccountSends (dry run only) decides as if this many more sends
+	// of the account were already in its 24-hour window: a campaign's
+	// prediction counts the campaign's own earlier recipients on the
+	// account, which the real fan-out will have sent by then (volume and
+	// burst rules see them).
+	PriorAccountSends int
 }
 
 // Explainer is a Decider that can also trace a decision.
@@ -136,6 +142,7 @@ func (pl *Pipeline) Submit(ctx context.Context, p herald.Principal, req ActionRe
 			done()
 			return res, err
 		}
+		in.Account.Sends24h += opt.PriorAccountSends
 		res.Decision, err = pl.decide(ctx, in)
 		done()
 		if err != nil {

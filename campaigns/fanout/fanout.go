@@ -43,6 +43,11 @@ type Submission struct {
 	// EndAt is the campaign's end: a recipient the policy defers past it
 	// is skipped (campaign.window_closed), not sent late.
 	EndAt *time.Time
+	// PriorAccountSends (dry runs only) is how many of the campaign's
+	// recipients before this one go out from the same account: the
+	// prediction decides each recipient as if those were sent, as they
+	// will be when the real fan-out reaches it.
+	PriorAccountSends int
 }
 
 // Outcome is what the pipeline made of a submission.

@@ -89,7 +89,8 @@ func Predict(ctx context.Context, s *store.Store, sub Submitter, p herald.Princi
 			} else {
 				smp.Content = content
 				out, err := sub.SubmitRecipient(ctx, p, Submission{Campaign: c.ID, Contact: rc.Contact, Target: rc.ChatID, Account: rc.Account,
-					Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt}, true)
+					Kind: c.Spec.Kind, Purpose: c.Spec.Purpose, Content: content, ScheduleAt: rc.SendAt,
+					PriorAccountSends: pr.PerAccount[rc.Account]}, true)
 				var he *herald.Error
 				switch {
 				case err == nil:
