@@ -2,17 +2,14 @@ package console_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/connectors/telegramtest"
 	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store/storetest"
 )
@@ -22,19 +19,7 @@ const loginBotToken = "123456:login-bot-token"
 // widgetQuery signs fields as the Telegram Login Widget does and returns
 // the query its redirect carries.
 func widgetQuery(org string, fields map[string]string, token string) string {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = k + "=" + fields[k]
-	}
-	secret := sha256.Sum256([]byte(token))
-	mac := hmac.New(sha256.New, secret[:])
-	mac.Write([]byte(strings.Join(lines, "\n")))
-	q := url.Values{"org": {org}, "hash": {hex.EncodeToString(mac.Sum(nil))}}
+	q := url.Values{"org": {org}, "hash": {telegramtest.LoginWidgetHash(fields, token)}}
 	for k, v := range fields {
 		q.Set(k, v)
 	}

@@ -2,17 +2,14 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/connectors/telegramtest"
 	"github.com/heraldhq/herald/secrets"
 	"github.com/heraldhq/herald/store/storetest"
 )
@@ -21,19 +18,7 @@ const loginBotToken = "5555:login-bot-token-for-the-widget-abcdefg"
 
 // widget signs login data the way Telegram's Login Widget does.
 func widget(fields map[string]string, botToken string) map[string]any {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = k + "=" + fields[k]
-	}
-	secret := sha256.Sum256([]byte(botToken))
-	mac := hmac.New(sha256.New, secret[:])
-	mac.Write([]byte(strings.Join(lines, "\n")))
-	out := map[string]any{"hash": hex.EncodeToString(mac.Sum(nil))}
+	out := map[string]any{"hash": telegramtest.LoginWidgetHash(fields, botToken)}
 	for k, v := range fields {
 		out[k] = v
 	}

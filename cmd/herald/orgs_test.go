@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,11 +10,11 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/connectors/telegramtest"
 	"github.com/heraldhq/herald/store/storetest"
 )
 
@@ -150,19 +147,7 @@ func TestPortInUseFailsBeforeTheKey(t *testing.T) {
 
 // loginWidget signs Telegram Login Widget data as Telegram does.
 func loginWidget(fields map[string]string, botToken string) map[string]any {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = k + "=" + fields[k]
-	}
-	secret := sha256.Sum256([]byte(botToken))
-	mac := hmac.New(sha256.New, secret[:])
-	mac.Write([]byte(strings.Join(lines, "\n")))
-	out := map[string]any{"hash": hex.EncodeToString(mac.Sum(nil))}
+	out := map[string]any{"hash": telegramtest.LoginWidgetHash(fields, botToken)}
 	for k, v := range fields {
 		out[k] = v
 	}
